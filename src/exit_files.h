@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the engine reads after the container exited: <exit-dir>/<cid> and <persist-dir>/exit
+ * (decimal status, no newline, replaced atomically: podman parses the whole file and takes
+ * its ctime as FinishedAt), the oom files, and the exit command (podman's
+ * "container cleanup"), which runs last and is waited for.
+ */
+#pragma once
+
+#include <glib.h>
+#include "options.h"
+
+/* Writes the exit files for @status; logs and returns the first error (0 or -errno). */
+int exit_files_write(const VigilConfig *cfg, int status);
+
+/* Creates <bundle>/oom and <persist-dir>/oom (podman 4.3.1 reads the bundle one). */
+void oom_files_write(const VigilConfig *cfg);
+
+/**
+ * exit_command_run() - run --exit-command with its arguments (empty strings kept) after
+ * --exit-delay seconds, with fds 0-2 on /dev/null and no other fd, and wait for it.
+ * Return: its exit status (0..255), or -errno if it could not be started.
+ */
+int exit_command_run(const VigilConfig *cfg, const char *oom_score_adj);

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The k8s-file driver (CRI log format): "<timestamp> <stream> <F|P> <content>\n" per line.
+ * A chunk is split at newlines; a piece that ends without one is a P record (terminated by
+ * an added newline), everything else an F record.  Records are assembled into one buffer and
+ * written with one write(2) per chunk, which is where conmon spends its time (one writev
+ * entry per record, 8 KiB reads).  Size limits are checked per record, so a record is never
+ * split across files.
+ */
+#include "log_sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fdutil.h"
+#include "logging.h"
+
+#define K8S_BUF_SIZE (128 * 1024)
+#define K8S_FILE_MODE 0640
+/* "<35-char timestamp> stdout F " */
+#define K8S_PREFIX_MAX (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
+
+typedef struct {
+        LogSink base;
+        char *path;
+        int fd;
+        K8sFileOptions opts;
+        uint64_t file_bytes;   /* size of the current file */
+        uint64_t total_bytes;  /* bytes ever written, for --log-global-size-max */
+        char *buf;             /* allocated on first output: an idle monitor keeps no buffer */
+        size_t used;
+        TimestampCache ts_cache;
+        guint write_errors;
+} K8sSink;
+
+static int open_log(const char *path, int flags)
+{
+        return open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | flags, K8S_FILE_MODE);
+}
+
+static void report_write_error(K8sSink *s, int err, size_t lost)
+{
+        s->base.stats.bytes_dropped += lost;
+        /* A full disk fails every write: say so once, then every 1000th time. */
+        if (s->write_errors++ % 1000 == 0)
+                log_warning("writing %s failed (%u times): %s", s->path, s->write_errors, g_strerror(-err));
+}
+
+static void flush_buf(K8sSink *s)
+{
+        int r;
+
+        if (!s->used)
+                return;
+        r = write_all(s->fd, s->buf, s->used);
+        if (r < 0)
+                report_write_error(s, r, s->used);
+        s->used = 0;
+}
+
+/* Truncating reopen, as conmon: a new file is renamed over the path, the old content goes. */
+static int reopen_truncate(K8sSink *s)
+{
+        g_autofree char *tmp = g_strdup_printf("%s.tmp", s->path);
+        g_auto(AutoFd) fd = open_log(tmp, O_TRUNC | O_APPEND);
+
+        if (fd < 0)
+                return -errno;
+        if (rename(tmp, s->path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        fd_close(s->fd);
+        s->fd = steal_fd(&fd);
+        s->file_bytes = 0;
+        return 0;
+}
+
+/*
+ * Rotation: <path>.N-1 -> .N ... <path> -> .1, then a new <path>.  The live file is renamed,
+ * never truncated, so a tailer that follows by name finishes the old file and then opens the
+ * new one: no line is lost.
+ */
+static int reopen_rotate(K8sSink *s)
+{
+        g_autofree char *first = g_strdup_printf("%s.1", s->path);
+        g_auto(AutoFd) fd = -1;
+
+        for (int i = s->opts.max_files; i > 1; i--) {
+                g_autofree char *from = g_strdup_printf("%s.%d", s->path, i - 1);
+                g_autofree char *to = g_strdup_printf("%s.%d", s->path, i);
+                if (rename(from, to) < 0 && errno != ENOENT)
+                        return -errno;
+        }
+        if (rename(s->path, first) < 0 && errno != ENOENT)
+                return -errno;
+        fd = open_log(s->path, O_APPEND | O_EXCL);
+        if (fd < 0)
+                return -errno;
+        fd_close(s->fd);
+        s->fd = steal_fd(&fd);
+        s->file_bytes = 0;
+        s->base.stats.rotations++;
+        return 0;
+}
+
+static int k8s_reopen(LogSink *sink)
+{
+        K8sSink *s = (K8sSink *) sink;
+        int r;
+
+        flush_buf(s);
+        r = s->opts.rotate ? reopen_rotate(s) : reopen_truncate(s);
+        if (r < 0)
+                log_warning("reopening %s failed, logging on to the old file: %s", s->path, g_strerror(-r));
+        return r;
+}
+
+static void append(K8sSink *s, const void *data, size_t len)
+{
+        memcpy(s->buf + s->used, data, len);
+        s->used += len;
+}
+
+static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, const char *content, size_t len,
+                         gboolean full)
+{
+        size_t record = prefix_len + len + (full ? 0 : 1);
+
+        if (s->opts.global_size_max > 0 && s->total_bytes + record > (uint64_t) s->opts.global_size_max) {
+                s->base.stats.bytes_dropped += len;
+                return;
+        }
+        if (s->opts.size_max > 0 && s->file_bytes + record > (uint64_t) s->opts.size_max && s->file_bytes > 0)
+                k8s_reopen(&s->base);
+        if (record > K8S_BUF_SIZE - s->used)
+                flush_buf(s);
+        if (record > K8S_BUF_SIZE) {
+                struct iovec iov[3] = { { (void *) prefix, prefix_len }, { (void *) content, len }, { "\n", 1 } };
+                ssize_t n = writev(s->fd, iov, full ? 2 : 3);
+                if (n < 0 || (size_t) n != record) {
+                        /* Short writes to regular files only happen on errors such as ENOSPC. */
+                        report_write_error(s, n < 0 ? -errno : -EIO, len);
+                        return;
+                }
+        } else {
+                append(s, prefix, prefix_len);
+                append(s, content, len);
+                if (!full)
+                        append(s, "\n", 1);
+        }
+        s->file_bytes += record;
+        s->total_bytes += record;
+}
+
+static void k8s_write(LogSink *sink, StreamId stream, const char *buf, size_t len, const struct timespec *now)
+{
+        K8sSink *s = (K8sSink *) sink;
+        char prefix[K8S_PREFIX_MAX + 1];
+        int idx = stream_index(stream);
+        size_t prefix_len;
+        const char *end = buf + len;
+
+        if (!s->buf)
+                s->buf = g_malloc(K8S_BUF_SIZE);
+        log_format_timestamp(&s->ts_cache, now, prefix);
+        prefix_len = LOG_TIMESTAMP_LEN;
+        prefix[prefix_len++] = ' ';
+        memcpy(prefix + prefix_len, stream_name(stream), 6);
+        prefix_len += 6;
+        prefix[prefix_len++] = ' ';
+        prefix[prefix_len + 1] = ' ';
+
+        while (buf < end) {
+                const char *nl = memchr(buf, '\n', end - buf);
+                gboolean full = nl != NULL;
+                size_t piece = full ? (size_t) (nl - buf) + 1 : (size_t) (end - buf);
+
+                prefix[prefix_len] = full ? 'F' : 'P';
+                write_record(s, prefix, prefix_len + 2, buf, piece, full);
+                s->base.stats.records[idx]++;
+                if (!full)
+                        s->base.stats.partial_records++;
+                buf += piece;
+        }
+        s->base.stats.bytes[idx] += len;
+        flush_buf(s);
+}
+
+static void k8s_flush(LogSink *sink, gboolean sync)
+{
+        K8sSink *s = (K8sSink *) sink;
+
+        flush_buf(s);
+        if (sync && fsync(s->fd) < 0 && errno != EINVAL)
+                log_warning("fsync %s: %s", s->path, g_strerror(errno));
+}
+
+static void k8s_free(LogSink *sink)
+{
+        K8sSink *s = (K8sSink *) sink;
+
+        flush_buf(s);
+        fd_close(s->fd);
+        g_free(s->buf);
+        g_free(s->path);
+        g_strfreev(s->opts.allowlist_dirs);
+        g_free(s);
+}
+
+static const LogSinkOps k8s_ops = {
+        .name = "k8s-file",
+        .write = k8s_write,
+        .reopen = k8s_reopen,
+        .flush = k8s_flush,
+        .free = k8s_free,
+};
+
+LogSink *log_k8s_new(const K8sFileOptions *opts, GError **error)
+{
+        K8sSink *s;
+        struct stat st;
+        int fd = open_log(opts->path, O_APPEND);
+
+        if (fd < 0) {
+                int err = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "Failed to open log file %s: %s",
+                            opts->path, g_strerror(err));
+                return NULL;
+        }
+        s = g_new0(K8sSink, 1);
+        s->base.ops = &k8s_ops;
+        s->fd = fd;
+        s->path = g_strdup(opts->path);
+        s->opts = *opts;
+        s->opts.path = s->path;
+        s->opts.allowlist_dirs = g_strdupv(opts->allowlist_dirs);
+        /* An existing file counts toward the limits (conmon#468: restart loops grew logs forever). */
+        if (fstat(fd, &st) == 0)
+                s->file_bytes = s->total_bytes = st.st_size;
+        return &s->base;
+}

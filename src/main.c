@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vigil: a per-container monitor that speaks conmon's command line.  main() is the list of
+ * phases; the work is in monitor.c.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdutil.h"
+#include "logging.h"
+#include "monitor.h"
+#include "options.h"
+#include "sync_pipe.h"
+#include "version.h"
+
+static void print_version(void)
+{
+        printf("conmon version " VIGIL_CONMON_COMPAT_VERSION "\n"
+               "vigil version " VIGIL_VERSION "\n"
+               "commit: " VIGIL_GIT_COMMIT "\n");
+}
+
+/*
+ * Fork unless --sync.  The parent reports the monitor's pid in --conmon-pidfile and exits 0
+ * at once: podman wait()s for it before it reads the sync pipe.  Returns only in the monitor.
+ */
+static void daemonize(const VigilConfig *cfg)
+{
+        char text[16];
+        pid_t pid;
+        int r = 0;
+
+        if (cfg->sync)
+                return;
+        pid = fork();
+        if (pid < 0) {
+                log_error("Failed to fork the monitor: %s", g_strerror(errno));
+                exit(EXIT_FAILURE);
+        }
+        if (pid > 0) {
+                if (cfg->conmon_pidfile) {
+                        g_snprintf(text, sizeof(text), "%d", pid);
+                        r = write_file_atomic(cfg->conmon_pidfile, text, strlen(text), 0644);
+                        if (r < 0)
+                                log_error("Failed to write the pid file %s: %s", cfg->conmon_pidfile,
+                                          g_strerror(-r));
+                }
+                _exit(r < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+        }
+}
+
+static int wait_for_start(Monitor *m)
+{
+        if (m->start_fd < 0)
+                return 0;
+        return start_pipe_wait(m->start_fd);
+}
+
+int main(int argc, char **argv)
+{
+        LogSettings log_settings = { 0 };
+        g_autoptr(GError) error = NULL;
+        VigilConfig cfg = { 0 };
+        Monitor monitor = MONITOR_NULL;
+        int status = EXIT_FAILURE;
+        int r;
+
+        setlocale(LC_ALL, "");
+        tzset();
+        g_set_prgname(argv[0] ? argv[0] : "vigil");
+        logging_setup(&log_settings, argv[0]);
+        /* A reader that goes away (sync pipe, attach client) must not kill the monitor. */
+        signal(SIGPIPE, SIG_IGN);
+
+        if (!config_parse(&cfg, argc, argv, &error)) {
+                if (error->domain == G_OPTION_ERROR)
+                        fprintf(stderr, "%s: option parsing failed: %s\n", log_settings.prefix, error->message);
+                else
+                        log_error("%s", error->message);
+                goto out;
+        }
+        if (cfg.version) {
+                print_version();
+                status = EXIT_SUCCESS;
+                goto out;
+        }
+        logging_configure(&log_settings, &cfg);
+        if (!monitor_prepare(&monitor, &cfg, &error)) {
+                log_error("%s", error->message);
+                goto out;
+        }
+        r = wait_for_start(&monitor);
+        if (r < 0) {
+                log_error("Failed to read from the start pipe: %s", g_strerror(-r));
+                goto out;
+        }
+        daemonize(&cfg);
+        status = monitor_run(&monitor);
+out:
+        monitor_deinit(&monitor);
+        config_clear(&cfg);
+        return status;
+}

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "monitor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exit_files.h"
+#include "fdutil.h"
+#include "logging.h"
+#include "runtime.h"
+
+#define RUNTIME_MESSAGE_MAX 8191
+
+int monitor_wait_status_to_exit(int wstatus)
+{
+        if (WIFEXITED(wstatus))
+                return WEXITSTATUS(wstatus);
+        if (WIFSIGNALED(wstatus))
+                return 128 + WTERMSIG(wstatus);
+        return -1;
+}
+
+static gboolean is_engine_pipe(int fd)
+{
+        static const char *names[] = { "_OCI_SYNCPIPE", "_OCI_STARTPIPE", "_OCI_ATTACHPIPE" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+                if (fd_from_env(names[i]) == fd)
+                        return TRUE;
+        return FALSE;
+}
+
+/*
+ * fds >= 3 present at start other than the engine's pipes (which their owners close):
+ * preserved fds and reserved host ports, held until the exit is published.
+ */
+static GArray *list_inherited_fds(void)
+{
+        GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+        DIR *dir = opendir("/proc/self/fd");
+        struct dirent *e;
+
+        if (!dir)
+                return fds;
+        while ((e = readdir(dir))) {
+                int fd = atoi(e->d_name);
+                if (fd >= 3 && fd != dirfd(dir) && !is_engine_pipe(fd))
+                        g_array_append_val(fds, fd);
+        }
+        closedir(dir);
+        return fds;
+}
+
+static char *read_oom_score_adj(void)
+{
+        g_autofree char *value = NULL;
+
+        if (!g_file_get_contents("/proc/self/oom_score_adj", &value, NULL, NULL))
+                return NULL;
+        return g_strstrip(g_steal_pointer(&value));
+}
+
+/* The monitor must outlive its container under memory pressure (conmon does the same). */
+static void protect_from_oom_killer(void)
+{
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0 || write(fd, "-1000", 5) < 0)
+                log_debug("cannot set oom_score_adj: %s", g_strerror(errno));
+        fd_close(fd);
+}
+
+static gboolean open_log_sinks(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        LogSink *sink;
+
+        if (cfg->log_k8s_path) {
+                K8sFileOptions o = {
+                        .path = cfg->log_k8s_path,
+                        .size_max = cfg->log_size_max,
+                        .global_size_max = cfg->log_global_size_max,
+                        .rotate = cfg->log_rotate,
+                        .max_files = cfg->log_max_files,
+                        .allowlist_dirs = cfg->log_allowlist_dirs,
+                };
+                if (!(sink = log_k8s_new(&o, error)))
+                        return FALSE;
+                g_ptr_array_add(m->stdio.sinks, sink);
+        }
+        if (cfg->log_journald) {
+                JournaldOptions o = {
+                        .cid = cfg->cid,
+                        .name = cfg->name,
+                        .tag = cfg->log_tag,
+                        .labels = cfg->log_labels,
+                        .partial_field = !cfg->no_container_partial_message,
+                };
+                if (!(sink = log_journald_new(&o, error)))
+                        return FALSE;
+                g_ptr_array_add(m->stdio.sinks, sink);
+        }
+        return TRUE;
+}
+
+gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error)
+{
+        int r;
+
+        m->cfg = cfg;
+        m->inherited_fds = list_inherited_fds();
+        m->early_exits = g_hash_table_new(NULL, NULL);
+        m->oom_score_adj = read_oom_score_adj();
+        protect_from_oom_killer();
+        umask(022);
+        r = stdio_relay_init(&m->stdio, cfg->stdin && !cfg->terminal, cfg->log_passthrough);
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to create stdio pipes: %s",
+                            g_strerror(-r));
+                return FALSE;
+        }
+        if (!open_log_sinks(m, error))
+                return FALSE;
+        r = fd_from_env("_OCI_STARTPIPE");
+        if (r >= 0) {
+                m->start_fd = r;
+                fd_set_cloexec(r, TRUE);
+        }
+        return TRUE;
+}
+
+/* --- children and signals ------------------------------------------------------------ */
+
+static void check_progress(Monitor *m)
+{
+        if (m->phase == PHASE_CREATING && m->runtime_exited)
+                g_main_loop_quit(m->loop);
+        else if (m->phase == PHASE_RUNNING && m->container_exited)
+                g_main_loop_quit(m->loop);
+}
+
+static void record_exit(Monitor *m, pid_t pid, int wstatus)
+{
+        if (pid == m->runtime_pid && !m->runtime_exited) {
+                m->runtime_exited = TRUE;
+                m->runtime_wstatus = wstatus;
+        } else if (m->container_pid > 0 && pid == m->container_pid) {
+                m->container_exited = TRUE;
+                m->container_wstatus = wstatus;
+        } else if (m->container_pid <= 0) {
+                /* An exec'd process may be reaped before the runtime told us its pid. */
+                g_hash_table_insert(m->early_exits, GINT_TO_POINTER(pid), GINT_TO_POINTER(wstatus));
+        }
+}
+
+static void reap_children(Monitor *m)
+{
+        int wstatus;
+        pid_t pid;
+
+        while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+                record_exit(m, pid, wstatus);
+        check_progress(m);
+}
+
+static void forward_signal(Monitor *m, int signo)
+{
+        pid_t target = m->container_pid > 0 && !m->container_exited ? m->container_pid
+                       : m->runtime_pid > 0 && !m->runtime_exited ? m->runtime_pid
+                                                                    : 0;
+
+        if (target <= 0) {
+                log_info("signal %d received with nothing to forward it to", signo);
+                return;
+        }
+        if (kill(target, signo) < 0 && errno != ESRCH)
+                log_warning("forwarding signal %d to %d: %s", signo, target, g_strerror(errno));
+}
+
+static void on_signal(const struct signalfd_siginfo *info, gpointer data)
+{
+        Monitor *m = data;
+
+        if (info->ssi_signo == SIGCHLD)
+                reap_children(m);
+        else
+                forward_signal(m, info->ssi_signo);
+}
+
+static gboolean on_timeout(gpointer data)
+{
+        Monitor *m = data;
+        pid_t pgid = getpgid(m->container_pid);
+
+        m->timeout_source = 0;
+        m->timed_out = TRUE;
+        log_info("container %d timed out after %d seconds", m->container_pid, m->cfg->timeout);
+        /* The whole process group, as conmon: a shell's children must not outlive it.  Never
+         * our own group, which the container shares when the runtime did not setsid(). */
+        if (pgid <= 1 || pgid == getpgrp() || kill(-pgid, SIGKILL) < 0)
+                kill(m->container_pid, SIGKILL);
+        g_main_loop_quit(m->loop);
+        return G_SOURCE_REMOVE;
+}
+
+static void on_ctl(int type, int rows, int cols, gpointer data)
+{
+        Monitor *m = data;
+
+        if (type == CTL_REOPEN_LOG)
+                stdio_relay_reopen_logs(&m->stdio);
+        else
+                log_debug("resize to %dx%d requested without a terminal", rows, cols);
+}
+
+static void on_output(StreamId stream, const char *buf, size_t len, gpointer data)
+{
+        attach_broadcast(((Monitor *) data)->attach, stream, buf, len);
+}
+
+static void on_stdin_room(gpointer data)
+{
+        attach_resume_input(((Monitor *) data)->attach);
+}
+
+/* --- setup after daemonising ------------------------------------------------------------ */
+
+static gboolean become_daemon_child(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        m->self_pid = getpid();
+        /* The engine waits for EOF on the stdio it gave us, except in passthrough mode, where
+         * the container writes to it.  With --sync there is no engine waiting: keep stderr so a
+         * systemd unit's journal sees our diagnostics. */
+        if (null >= 0 && !cfg->log_passthrough) {
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                if (!cfg->sync)
+                        dup2(null, STDERR_FILENO);
+        }
+        fd_close(null);
+        if (setsid() < 0 && errno != EPERM)
+                log_debug("setsid: %s", g_strerror(errno));
+        /* The container's init is re-parented to us when `runtime create` exits. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "Failed to set as subreaper: %s", g_strerror(errno));
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static gboolean open_engine_pipes(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        int r = sync_pipe_open(&m->sync, "_OCI_SYNCPIPE", config_sync_key(cfg));
+
+        if (r < 0 && r != -ENOENT) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "_OCI_SYNCPIPE is not a valid fd");
+                return FALSE;
+        }
+        if (!cfg->exec_attach)
+                return TRUE;
+        r = sync_pipe_open(&m->attach_pipe, "_OCI_ATTACHPIPE", "data");
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF,
+                            "--attach specified but _OCI_ATTACHPIPE was not");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static gboolean open_bundle_endpoints(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        AttachOptions o = {
+                .bundle = cfg->bundle,
+                .socket_dir = cfg->socket_dir,
+                .cuuid = cfg->cuuid ? cfg->cuuid : cfg->cid,
+                .full_attach = cfg->full_attach,
+                .close_stdin_on_hangup = cfg->stdin && !cfg->leave_stdin_open,
+        };
+        int r;
+
+        if (!cfg->bundle || cfg->log_passthrough)
+                return TRUE;
+        if (!(m->attach = attach_server_new(&o, &m->stdio, error)))
+                return FALSE;
+        m->stdio.output = on_output;
+        m->stdio.output_data = m;
+        m->stdio.stdin_room = on_stdin_room;
+        m->stdio.stdin_room_data = m;
+        r = ctl_fifos_open(&m->ctl, cfg->bundle, on_ctl, m);
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to create ctl FIFOs in %s: %s",
+                            cfg->bundle, g_strerror(-r));
+                return FALSE;
+        }
+        /* exec-attach: the engine connects once it knows the socket exists. */
+        if (cfg->exec_attach)
+                sync_pipe_send(&m->attach_pipe, &m->json, 0, NULL);
+        return TRUE;
+}
+
+static gboolean spawn_runtime(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        g_auto(GStrv) argv = runtime_build_argv(cfg, NULL);
+        RuntimeChild child = {
+                .stdin_fd = m->stdio.stdin_r,
+                .stdout_fd = m->stdio.out_w[0],
+                .stderr_fd = m->stdio.out_w[1],
+                .start_fd = cfg->exec_attach ? m->start_fd : -1,
+                .oom_score_adj = m->oom_score_adj,
+                .replace_listen_pid = cfg->replace_listen_pid,
+                .monitor_pid = m->self_pid,
+        };
+        int r;
+
+        if (cfg->log_level >= LOG_LEVEL_TRACE) {
+                g_autofree char *line = g_strjoinv(" ", argv);
+                log_debug("running %s", line);
+        }
+        r = runtime_spawn(argv, &child, &m->runtime_pid);
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to fork the runtime: %s",
+                            g_strerror(-r));
+                return FALSE;
+        }
+        stdio_relay_child_spawned(&m->stdio);
+        fd_clear(&m->start_fd);
+        return TRUE;
+}
+
+/* --- the runtime's result --------------------------------------------------------------- */
+
+/* What the runtime said on stderr: the message the engine shows the user on failure. */
+static char *read_runtime_message(Monitor *m)
+{
+        char buf[RUNTIME_MESSAGE_MAX + 1];
+        ssize_t n = m->stdio.out_r[1] >= 0 ? read(m->stdio.out_r[1], buf, RUNTIME_MESSAGE_MAX) : -1;
+
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        return g_strdup(buf);
+}
+
+static char *runtime_failure_message(Monitor *m)
+{
+        g_autofree char *stderr_text = read_runtime_message(m);
+        int status = monitor_wait_status_to_exit(m->runtime_wstatus);
+
+        if (stderr_text && *stderr_text)
+                return g_steal_pointer(&stderr_text);
+        if (WIFSIGNALED(m->runtime_wstatus))
+                return g_strdup_printf("%s was killed by signal %d", m->cfg->runtime, WTERMSIG(m->runtime_wstatus));
+        return g_strdup_printf("%s failed with exit status %d", m->cfg->runtime, status);
+}
+
+static pid_t read_container_pid(const char *path, GError **error)
+{
+        g_autofree char *text = NULL;
+        char *end;
+        long pid;
+
+        if (!g_file_get_contents(path, &text, NULL, error))
+                return -1;
+        errno = 0;
+        pid = strtol(g_strstrip(text), &end, 10);
+        if (errno || *end || pid <= 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "Invalid pid \"%s\" in %s", text, path);
+                return -1;
+        }
+        return (pid_t) pid;
+}
+
+/* The runtime has exited: find the container's pid, or report why there is none. */
+static gboolean take_container_pid(Monitor *m)
+{
+        const VigilConfig *cfg = m->cfg;
+        g_autoptr(GError) error = NULL;
+        gpointer early;
+
+        if (!WIFEXITED(m->runtime_wstatus) || WEXITSTATUS(m->runtime_wstatus) != 0) {
+                g_autofree char *message = runtime_failure_message(m);
+                log_error("Failed to create container: %s", message);
+                sync_pipe_send(&m->sync, &m->json, -1, message);
+                return FALSE;
+        }
+        m->container_pid = read_container_pid(cfg->container_pidfile, &error);
+        if (m->container_pid <= 0) {
+                g_autofree char *message = read_runtime_message(m);
+                log_error("Failed to read the container pid: %s", error->message);
+                sync_pipe_send(&m->sync, &m->json, -1, message && *message ? message : error->message);
+                return FALSE;
+        }
+        if (g_hash_table_lookup_extended(m->early_exits, GINT_TO_POINTER(m->container_pid), NULL, &early)) {
+                m->container_exited = TRUE;
+                m->container_wstatus = GPOINTER_TO_INT(early);
+        }
+        g_hash_table_remove_all(m->early_exits);
+        /* Legacy exec (no --api-version) reports only the exit code, at the end. */
+        if (!cfg->exec || cfg->api_version)
+                sync_pipe_send(&m->sync, &m->json, m->container_pid, NULL);
+        return TRUE;
+}
+
+/* --- the end ------------------------------------------------------------------------ */
+
+/* Release what the engine handed us (reserved ports, ...) before the exit is published. */
+static void close_inherited_fds(Monitor *m)
+{
+        for (guint i = 0; i < m->inherited_fds->len; i++)
+                close(g_array_index(m->inherited_fds, int, i));
+        g_array_set_size(m->inherited_fds, 0);
+}
+
+static int finish(Monitor *m)
+{
+        const VigilConfig *cfg = m->cfg;
+        int status = m->timed_out ? -1 : monitor_wait_status_to_exit(m->container_wstatus);
+
+        /* Even after a timeout: what the container wrote before it was killed is kept. */
+        stdio_relay_drain(&m->stdio, !cfg->no_sync_log && !m->timed_out);
+        g_clear_pointer(&m->attach, attach_server_free);
+        ctl_fifos_close(&m->ctl);
+        close_inherited_fds(m);
+        exit_files_write(cfg, status);
+        if (cfg->exec)
+                sync_pipe_send(&m->sync, &m->json, status, m->timed_out ? "command timed out" : NULL);
+        sync_pipe_close(&m->sync);
+        return status;
+}
+
+static void run_loop_until_progress(Monitor *m)
+{
+        /* A child may have exited between spawning it and entering the loop. */
+        reap_children(m);
+        if (m->phase == PHASE_CREATING && m->runtime_exited)
+                return;
+        if (m->phase == PHASE_RUNNING && m->container_exited)
+                return;
+        g_main_loop_run(m->loop);
+}
+
+static gboolean setup(Monitor *m, GError **error)
+{
+        sigset_t set;
+        int r;
+
+        if (!become_daemon_child(m, error) || !open_engine_pipes(m, error))
+                return FALSE;
+        signals_monitor_set(&set);
+        r = signal_watch_start(&m->signals, &set, on_signal, m);
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to watch signals: %s",
+                            g_strerror(-r));
+                return FALSE;
+        }
+        return open_bundle_endpoints(m, error) && spawn_runtime(m, error);
+}
+
+int monitor_run(Monitor *m)
+{
+        g_autoptr(GError) error = NULL;
+        int status;
+
+        m->loop = g_main_loop_new(NULL, FALSE);
+        if (!setup(m, &error)) {
+                log_error("%s", error->message);
+                sync_pipe_send(&m->sync, &m->json, -1, error->message);
+                exit_command_run(m->cfg, m->oom_score_adj);
+                return 1;
+        }
+        run_loop_until_progress(m);
+        if (!take_container_pid(m)) {
+                exit_command_run(m->cfg, m->oom_score_adj);
+                return 1;
+        }
+        m->phase = PHASE_RUNNING;
+        stdio_relay_start(&m->stdio);
+        if (m->cfg->timeout > 0)
+                m->timeout_source = g_timeout_add_seconds(m->cfg->timeout, on_timeout, m);
+        run_loop_until_progress(m);
+        m->phase = PHASE_EXITED;
+        status = finish(m);
+        exit_command_run(m->cfg, m->oom_score_adj);
+        m->exit_status = status;
+        return status < 0 ? 255 : status;
+}
+
+void monitor_deinit(Monitor *m)
+{
+        if (m->timeout_source)
+                g_source_remove(m->timeout_source);
+        m->timeout_source = 0;
+        g_clear_pointer(&m->attach, attach_server_free);
+        ctl_fifos_close(&m->ctl);
+        signal_watch_stop(&m->signals);
+        if (m->stdio.sinks)
+                stdio_relay_deinit(&m->stdio);
+        sync_pipe_close(&m->sync);
+        sync_pipe_close(&m->attach_pipe);
+        fd_clear(&m->start_fd);
+        g_clear_pointer(&m->inherited_fds, g_array_unref);
+        g_clear_pointer(&m->early_exits, g_hash_table_unref);
+        g_clear_pointer(&m->oom_score_adj, g_free);
+        g_clear_pointer(&m->loop, g_main_loop_unref);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The monitor: one context object that owns everything a monitored container needs and goes
+ * through fixed phases:
+ *
+ *   monitor_prepare()  before the engine releases us: open the logs (errors reach the caller)
+ *   monitor_run()      after daemonising: create, report the pid, relay until the container
+ *                      exits, then write the exit files and run the exit command
+ *   monitor_deinit()   free everything (valgrind/ASan clean)
+ *
+ * Single-threaded; every event arrives through the default GMainContext.  The run phase never
+ * exits early: failures are logged and the exit path still runs.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "attach.h"
+#include "ctl_fifo.h"
+#include "json_lazy.h"
+#include "options.h"
+#include "signals.h"
+#include "stdio_relay.h"
+#include "sync_pipe.h"
+
+typedef enum {
+        PHASE_CREATING,         /* runtime create/exec is running */
+        PHASE_RUNNING,          /* the container's pid is known and it has not exited */
+        PHASE_EXITED,
+} MonitorPhase;
+
+typedef struct {
+        const VigilConfig *cfg;
+        GMainLoop *loop;
+        MonitorPhase phase;
+        pid_t self_pid;
+
+        JsonApi json;
+        SyncPipe sync;
+        SyncPipe attach_pipe;
+        int start_fd;
+        GArray *inherited_fds;  /* fds >= 3 we were started with: held until the exit files */
+        char *oom_score_adj;    /* our original value, restored in children */
+
+        SignalWatch signals;
+        StdioRelay stdio;
+        AttachServer *attach;
+        CtlFifos ctl;
+
+        pid_t runtime_pid;
+        int runtime_wstatus;
+        gboolean runtime_exited;
+        pid_t container_pid;
+        int container_wstatus;
+        gboolean container_exited;
+        GHashTable *early_exits; /* pid -> wait status, reaped before the container pid was known */
+
+        guint timeout_source;
+        gboolean timed_out;
+        int exit_status;
+} Monitor;
+
+#define MONITOR_NULL                                                                                \
+        {                                                                                           \
+                .sync = SYNC_PIPE_NULL, .attach_pipe = SYNC_PIPE_NULL, .start_fd = -1,               \
+                .signals = SIGNAL_WATCH_NULL, .ctl = CTL_FIFOS_NULL, .exit_status = -1,              \
+                .stdio = STDIO_RELAY_NULL,                                                          \
+        }
+
+/* Everything up to the engine's start byte: may fail with @error, nothing has forked yet. */
+gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error);
+
+/* The run phase; returns the monitor's own exit status (the container's, or 1/255). */
+int monitor_run(Monitor *m);
+
+void monitor_deinit(Monitor *m);
+
+/* The exit status podman expects: the exit code, 128+signal, or -1 when unknown. */
+int monitor_wait_status_to_exit(int wstatus);

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "stdio_relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fdutil.h"
+#include "logging.h"
+
+/* Large reads amortise the per-chunk work (one clock read, one write per sink). */
+#define STDIO_READ_SIZE (64 * 1024)
+#define STDIO_PIPE_SIZE (1024 * 1024)
+#define STDIN_QUEUE_MAX (1024 * 1024)
+
+static int make_pipe(int *ret_r, int *ret_w)
+{
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        *ret_r = p[0];
+        *ret_w = p[1];
+        return 0;
+}
+
+int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean passthrough)
+{
+        int err;
+
+        r->stdin_w = r->stdin_r = -1;
+        r->out_r[0] = r->out_r[1] = r->out_w[0] = r->out_w[1] = -1;
+        r->sinks = g_ptr_array_new_with_free_func((GDestroyNotify) log_sink_free);
+        r->stdin_pending = g_byte_array_new();
+        if (passthrough)
+                return 0;
+        for (int i = 0; i < 2; i++) {
+                if ((err = make_pipe(&r->out_r[i], &r->out_w[i])) < 0)
+                        return err;
+                /* A bigger pipe lets a bursty container run ahead of the monitor (best effort:
+                 * fs.pipe-max-size may be lower for unprivileged monitors). */
+                (void) fcntl(r->out_w[i], F_SETPIPE_SZ, STDIO_PIPE_SIZE);
+                fd_set_nonblock(r->out_r[i], TRUE);
+        }
+        if (want_stdin) {
+                if ((err = make_pipe(&r->stdin_r, &r->stdin_w)) < 0)
+                        return err;
+                fd_set_nonblock(r->stdin_w, TRUE);
+        } else {
+                r->stdin_r = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (r->stdin_r < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+void stdio_relay_child_spawned(StdioRelay *r)
+{
+        fd_clear(&r->stdin_r);
+        fd_clear(&r->out_w[0]);
+        fd_clear(&r->out_w[1]);
+}
+
+static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len)
+{
+        struct timespec now;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        for (guint i = 0; i < r->sinks->len; i++) {
+                LogSink *sink = g_ptr_array_index(r->sinks, i);
+                sink->ops->write(sink, stream, buf, len, &now);
+        }
+        if (r->output)
+                r->output(stream, buf, len, r->output_data);
+}
+
+/* One read; FALSE once the stream has ended (EOF, or EIO from a pty whose slave closed). */
+static gboolean read_once(StdioRelay *r, int idx)
+{
+        ssize_t n;
+
+        if (!r->buf)
+                r->buf = g_malloc(STDIO_READ_SIZE);
+        do
+                n = read(r->out_r[idx], r->buf, STDIO_READ_SIZE);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+                dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
+                return TRUE;
+        }
+        if (n < 0 && errno == EAGAIN)
+                return TRUE;
+        if (n < 0 && errno != EIO)
+                log_warning("reading container %s: %s", idx ? "stderr" : "stdout", g_strerror(errno));
+        return FALSE;
+}
+
+static void stop_stream(StdioRelay *r, int idx)
+{
+        if (r->out_source[idx])
+                g_source_remove(r->out_source[idx]);
+        r->out_source[idx] = 0;
+        fd_clear(&r->out_r[idx]);
+}
+
+static gboolean on_output(int fd, GIOCondition cond, gpointer data)
+{
+        StdioRelay *r = data;
+        int idx = fd == r->out_r[0] ? 0 : 1;
+
+        if (read_once(r, idx))
+                return G_SOURCE_CONTINUE;
+        r->out_source[idx] = 0;
+        fd_clear(&r->out_r[idx]);
+        return G_SOURCE_REMOVE;
+}
+
+void stdio_relay_start(StdioRelay *r)
+{
+        for (int i = 0; i < 2; i++)
+                if (r->out_r[i] >= 0 && !r->out_source[i])
+                        r->out_source[i] = g_unix_fd_add(r->out_r[i], G_IO_IN | G_IO_HUP | G_IO_ERR, on_output, r);
+}
+
+void stdio_relay_drain(StdioRelay *r, gboolean sync_logs)
+{
+        /* Non-blocking: a daemonised grandchild may hold the pipe open forever (conmon#632). */
+        for (int i = 0; i < 2; i++) {
+                if (r->out_r[i] < 0)
+                        continue;
+                for (;;) {
+                        ssize_t n = read(r->out_r[i], r->buf ? r->buf : (r->buf = g_malloc(STDIO_READ_SIZE)),
+                                         STDIO_READ_SIZE);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                break;
+                        dispatch(r, i ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
+                }
+                stop_stream(r, i);
+        }
+        for (guint i = 0; i < r->sinks->len; i++) {
+                LogSink *sink = g_ptr_array_index(r->sinks, i);
+                sink->ops->flush(sink, sync_logs);
+        }
+}
+
+static void close_stdin_now(StdioRelay *r)
+{
+        if (r->stdin_source)
+                g_source_remove(r->stdin_source);
+        r->stdin_source = 0;
+        fd_clear(&r->stdin_w);
+        g_byte_array_set_size(r->stdin_pending, 0);
+}
+
+/* Writes queued input; FALSE when the container's stdin is gone. */
+static gboolean flush_stdin(StdioRelay *r)
+{
+        while (r->stdin_pending->len) {
+                ssize_t n = write(r->stdin_w, r->stdin_pending->data, r->stdin_pending->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return TRUE;
+                if (n < 0) {
+                        if (errno != EPIPE)
+                                log_warning("writing container stdin: %s", g_strerror(errno));
+                        return FALSE;
+                }
+                g_byte_array_remove_range(r->stdin_pending, 0, n);
+        }
+        return TRUE;
+}
+
+static gboolean on_stdin_writable(int fd, GIOCondition cond, gpointer data)
+{
+        StdioRelay *r = data;
+        gboolean had_no_room = !stdio_relay_stdin_has_room(r);
+
+        if (!flush_stdin(r) || (r->stdin_close_requested && !r->stdin_pending->len)) {
+                r->stdin_source = 0;
+                close_stdin_now(r);
+                return G_SOURCE_REMOVE;
+        }
+        if (had_no_room && stdio_relay_stdin_has_room(r) && r->stdin_room)
+                r->stdin_room(r->stdin_room_data);
+        if (r->stdin_pending->len)
+                return G_SOURCE_CONTINUE;
+        r->stdin_source = 0;
+        return G_SOURCE_REMOVE;
+}
+
+gboolean stdio_relay_stdin_has_room(const StdioRelay *r)
+{
+        return r->stdin_pending->len < STDIN_QUEUE_MAX;
+}
+
+gboolean stdio_relay_write_stdin(StdioRelay *r, const char *buf, size_t len)
+{
+        if (r->stdin_w < 0)
+                return TRUE; /* no stdin (no -i, or already closed): input is discarded */
+        g_byte_array_append(r->stdin_pending, (const guint8 *) buf, len);
+        if (!flush_stdin(r)) {
+                close_stdin_now(r);
+                return TRUE;
+        }
+        if (r->stdin_pending->len && !r->stdin_source)
+                r->stdin_source = g_unix_fd_add(r->stdin_w, G_IO_OUT | G_IO_ERR, on_stdin_writable, r);
+        return stdio_relay_stdin_has_room(r);
+}
+
+void stdio_relay_close_stdin(StdioRelay *r)
+{
+        if (r->stdin_w < 0)
+                return;
+        if (!r->stdin_pending->len)
+                close_stdin_now(r);
+        else
+                r->stdin_close_requested = TRUE;
+}
+
+void stdio_relay_reopen_logs(StdioRelay *r)
+{
+        for (guint i = 0; i < r->sinks->len; i++) {
+                LogSink *sink = g_ptr_array_index(r->sinks, i);
+                sink->ops->reopen(sink);
+        }
+}
+
+void stdio_relay_deinit(StdioRelay *r)
+{
+        stop_stream(r, 0);
+        stop_stream(r, 1);
+        close_stdin_now(r);
+        stdio_relay_child_spawned(r);
+        g_clear_pointer(&r->sinks, g_ptr_array_unref);
+        g_clear_pointer(&r->stdin_pending, g_byte_array_unref);
+        g_clear_pointer(&r->buf, g_free);
+}
