@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#undef NDEBUG
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_sink.h"
+
+static char *scratch_file(const char *name)
+{
+        const char *dir = g_getenv("VIGIL_TEST_SCRATCH");
+        g_autofree char *base = g_strdup(dir ? dir : "test-scratch-unit");
+        char *path;
+
+        g_mkdir_with_parents(base, 0755);
+        path = g_build_filename(base, name, NULL);
+        g_unlink(path);
+        return path;
+}
+
+static char *slurp(const char *path)
+{
+        char *text = NULL;
+        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+        return text;
+}
+
+static const struct timespec when = { .tv_sec = 1763807911, .tv_nsec = 891998005 };
+
+static void test_timestamp_format(void)
+{
+        TimestampCache cache = { 0 };
+        char buf[LOG_TIMESTAMP_LEN + 1];
+        struct timespec ts = { .tv_sec = 1763807911, .tv_nsec = 5 };
+
+        g_setenv("TZ", "UTC", TRUE);
+        tzset();
+        log_format_timestamp(&cache, &ts, buf);
+        g_assert_cmpstr(buf, ==, "2025-11-22T10:38:31.000000005+00:00");
+        g_setenv("TZ", "Asia/Kolkata", TRUE); /* +05:30: the offset's minutes matter */
+        tzset();
+        cache.second = 0;
+        log_format_timestamp(&cache, &when, buf);
+        g_assert_cmpstr(buf, ==, "2025-11-22T16:08:31.891998005+05:30");
+        g_setenv("TZ", "America/St_Johns", TRUE); /* -03:30 */
+        tzset();
+        cache.second = 0;
+        log_format_timestamp(&cache, &when, buf);
+        g_assert_cmpstr(buf, ==, "2025-11-22T07:08:31.891998005-03:30");
+        g_setenv("TZ", "UTC", TRUE);
+        tzset();
+}
+
+static LogSink *open_sink(const char *path, int64_t size_max, gboolean rotate, int max_files)
+{
+        g_autoptr(GError) error = NULL;
+        K8sFileOptions o = { .path = path, .size_max = size_max, .global_size_max = -1, .rotate = rotate,
+                             .max_files = max_files };
+        LogSink *s = log_k8s_new(&o, &error);
+        g_assert_no_error(error);
+        return s;
+}
+
+static void test_records(void)
+{
+        g_autofree char *path = scratch_file("records.log");
+        g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
+        g_autofree char *text = NULL;
+
+        s->ops->write(s, STREAM_STDOUT, "out1\n\npartial", 13, &when);
+        s->ops->write(s, STREAM_STDERR, "err1\n", 5, &when);
+        s->ops->write(s, STREAM_STDOUT, "\n", 1, &when);
+        s->ops->flush(s, TRUE);
+        text = slurp(path);
+        g_assert_cmpstr(text, ==,
+                        "2025-11-22T10:38:31.891998005+00:00 stdout F out1\n"
+                        "2025-11-22T10:38:31.891998005+00:00 stdout F \n"
+                        "2025-11-22T10:38:31.891998005+00:00 stdout P partial\n"
+                        "2025-11-22T10:38:31.891998005+00:00 stderr F err1\n"
+                        "2025-11-22T10:38:31.891998005+00:00 stdout F \n");
+        g_assert_cmpuint(s->stats.records[0], ==, 4);
+        g_assert_cmpuint(s->stats.partial_records, ==, 1);
+        g_assert_cmpuint(s->stats.bytes[1], ==, 5);
+}
+
+/* Joins P records up to F, per stream, the way podman's reader does. */
+static void rebuild(const char *text, GString *out[2])
+{
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+
+        for (char **l = lines; *l && **l; l++) {
+                g_auto(GStrv) f = g_strsplit(*l, " ", 4);
+                int idx = g_str_equal(f[1], "stderr");
+                g_assert_cmpuint(g_strv_length(f), ==, 4);
+                g_string_append(out[idx], f[3]);
+                if (g_str_equal(f[2], "F"))
+                        g_string_append_c(out[idx], '\n');
+        }
+}
+
+static void test_round_trip_large_lines(void)
+{
+        g_autofree char *path = scratch_file("roundtrip.log");
+        g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
+        GString *sent[2] = { g_string_new(NULL), g_string_new(NULL) };
+        GString *got[2] = { g_string_new(NULL), g_string_new(NULL) };
+        g_autofree char *text = NULL;
+        GRand *rand = g_rand_new_with_seed(42);
+
+        for (int i = 0; i < 200; i++) {
+                int idx = g_rand_int_range(rand, 0, 2);
+                gsize len = g_rand_int_range(rand, 0, i % 10 == 0 ? 300000 : 200);
+                g_autofree char *chunk = g_malloc(len);
+                for (gsize j = 0; j < len; j++)
+                        chunk[j] = g_rand_int_range(rand, 0, 8) == 0 ? '\n' : 'a' + g_rand_int_range(rand, 0, 26);
+                s->ops->write(s, idx ? STREAM_STDERR : STREAM_STDOUT, chunk, len, &when);
+                g_string_append_len(sent[idx], chunk, len);
+        }
+        s->ops->flush(s, FALSE);
+        text = slurp(path);
+        rebuild(text, got);
+        for (int i = 0; i < 2; i++) {
+                g_assert_cmpuint(got[i]->len, ==, sent[i]->len);
+                g_assert_true(memcmp(got[i]->str, sent[i]->str, sent[i]->len) == 0);
+                g_string_free(sent[i], TRUE);
+                g_string_free(got[i], TRUE);
+        }
+        g_rand_free(rand);
+}
+
+static void test_size_max_truncates(void)
+{
+        g_autofree char *path = scratch_file("truncate.log");
+        g_autoptr(LogSink) s = open_sink(path, 120, FALSE, 1);
+        g_autofree char *text = NULL;
+
+        s->ops->write(s, STREAM_STDOUT, "first\n", 6, &when);
+        s->ops->write(s, STREAM_STDOUT, "second\n", 7, &when);
+        s->ops->write(s, STREAM_STDOUT, "third\n", 6, &when);
+        s->ops->flush(s, FALSE);
+        text = slurp(path);
+        /* Each record is 51-52 bytes: two fit in 120, the third starts a new file. */
+        g_assert_cmpstr(text, ==, "2025-11-22T10:38:31.891998005+00:00 stdout F third\n");
+}
+
+static void test_rotate_keeps_files(void)
+{
+        g_autofree char *path = scratch_file("rotate.log");
+        g_autofree char *p1 = g_strdup_printf("%s.1", path);
+        g_autofree char *p2 = g_strdup_printf("%s.2", path);
+        g_autoptr(LogSink) s = NULL;
+
+        g_unlink(p1);
+        g_unlink(p2);
+        s = open_sink(path, 60, TRUE, 2);
+        s->ops->write(s, STREAM_STDOUT, "one\ntwo\nthree\nfour\n", 19, &when);
+        s->ops->flush(s, FALSE);
+        g_autofree char *t0 = slurp(path);
+        g_autofree char *t1 = slurp(p1);
+        g_autofree char *t2 = slurp(p2);
+        g_assert_true(g_str_has_suffix(t0, "F four\n"));
+        g_assert_true(g_str_has_suffix(t1, "F three\n"));
+        g_assert_true(g_str_has_suffix(t2, "F two\n"));
+        g_assert_cmpuint(s->stats.rotations, ==, 3);
+}
+
+static void test_unwritable_path(void)
+{
+        g_autoptr(GError) error = NULL;
+        K8sFileOptions o = { .path = "/nonexistent-dir/ctr.log" };
+        g_assert_null(log_k8s_new(&o, &error));
+        g_assert_nonnull(strstr(error->message, "Failed to open log file"));
+}
+
+int main(int argc, char **argv)
+{
+        g_setenv("TZ", "UTC", TRUE);
+        tzset();
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/log_k8s/timestamp", test_timestamp_format);
+        g_test_add_func("/log_k8s/records", test_records);
+        g_test_add_func("/log_k8s/round-trip", test_round_trip_large_lines);
+        g_test_add_func("/log_k8s/size-max", test_size_max_truncates);
+        g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
+        g_test_add_func("/log_k8s/unwritable", test_unwritable_path);
+        return g_test_run();
+}
