@@ -121,7 +121,7 @@ gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error)
         m->oom_score_adj = read_oom_score_adj();
         protect_from_oom_killer();
         umask(022);
-        r = stdio_relay_init(&m->stdio, cfg->stdin && !cfg->terminal, cfg->log_passthrough);
+        r = stdio_relay_init(&m->stdio, cfg->stdin, cfg->terminal, cfg->log_passthrough);
         if (r < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to create stdio pipes: %s",
                             g_strerror(-r));
@@ -214,11 +214,35 @@ static gboolean on_timeout(gpointer data)
 static void on_ctl(int type, int rows, int cols, gpointer data)
 {
         Monitor *m = data;
+        int r;
 
-        if (type == CTL_REOPEN_LOG)
+        if (type == CTL_REOPEN_LOG) {
                 stdio_relay_reopen_logs(&m->stdio);
-        else
-                log_debug("resize to %dx%d requested without a terminal", rows, cols);
+                return;
+        }
+        r = console_resize(m->stdio.master, rows, cols);
+        if (r < 0)
+                log_debug("resize to %dx%d: %s", rows, cols, g_strerror(-r));
+}
+
+static void on_console(int master, gpointer data)
+{
+        Monitor *m = data;
+        int r = stdio_relay_set_terminal(&m->stdio, master);
+
+        if (r < 0) {
+                log_warning("cannot use the container's terminal: %s", g_strerror(-r));
+                fd_close(master);
+        }
+}
+
+static void on_oom(gpointer data)
+{
+        Monitor *m = data;
+
+        log_info("container %d was OOM-killed", m->container_pid);
+        m->oom_killed = TRUE;
+        oom_files_write(m->cfg);
 }
 
 static void on_output(StreamId stream, const char *buf, size_t len, gpointer data)
@@ -315,7 +339,7 @@ static gboolean open_bundle_endpoints(Monitor *m, GError **error)
 static gboolean spawn_runtime(Monitor *m, GError **error)
 {
         const VigilConfig *cfg = m->cfg;
-        g_auto(GStrv) argv = runtime_build_argv(cfg, NULL);
+        g_auto(GStrv) argv = NULL;
         RuntimeChild child = {
                 .stdin_fd = m->stdio.stdin_r,
                 .stdout_fd = m->stdio.out_w[0],
@@ -327,6 +351,15 @@ static gboolean spawn_runtime(Monitor *m, GError **error)
         };
         int r;
 
+        if (cfg->terminal) {
+                r = console_socket_open(&m->console, on_console, m);
+                if (r < 0) {
+                        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r),
+                                    "Failed to create the console socket: %s", g_strerror(-r));
+                        return FALSE;
+                }
+        }
+        argv = runtime_build_argv(cfg, m->console.path);
         if (cfg->log_level >= LOG_LEVEL_TRACE) {
                 g_autofree char *line = g_strjoinv(" ", argv);
                 log_debug("running %s", line);
@@ -398,6 +431,15 @@ static gboolean take_container_pid(Monitor *m)
                 sync_pipe_send(&m->sync, &m->json, -1, message);
                 return FALSE;
         }
+        if (cfg->terminal) {
+                console_socket_accept_pending(&m->console);
+                console_socket_close(&m->console);
+                if (m->stdio.master < 0) {
+                        log_error("Runtime did not set up terminal");
+                        sync_pipe_send(&m->sync, &m->json, -1, "Runtime did not set up terminal");
+                        return FALSE;
+                }
+        }
         m->container_pid = read_container_pid(cfg->container_pidfile, &error);
         if (m->container_pid <= 0) {
                 g_autofree char *message = read_runtime_message(m);
@@ -431,6 +473,8 @@ static int finish(Monitor *m)
         const VigilConfig *cfg = m->cfg;
         int status = m->timed_out ? -1 : monitor_wait_status_to_exit(m->container_wstatus);
 
+        oom_watch_check(&m->oom);
+        oom_watch_stop(&m->oom);
         /* Even after a timeout: what the container wrote before it was killed is kept. */
         stdio_relay_drain(&m->stdio, !cfg->no_sync_log && !m->timed_out);
         g_clear_pointer(&m->attach, attach_server_free);
@@ -490,6 +534,8 @@ int monitor_run(Monitor *m)
         }
         m->phase = PHASE_RUNNING;
         stdio_relay_start(&m->stdio);
+        if (!m->container_exited && oom_watch_start(&m->oom, m->container_pid, on_oom, m) < 0)
+                log_debug("no memory cgroup to watch for OOM kills");
         if (m->cfg->timeout > 0)
                 m->timeout_source = g_timeout_add_seconds(m->cfg->timeout, on_timeout, m);
         run_loop_until_progress(m);
@@ -507,6 +553,8 @@ void monitor_deinit(Monitor *m)
         m->timeout_source = 0;
         g_clear_pointer(&m->attach, attach_server_free);
         ctl_fifos_close(&m->ctl);
+        console_socket_close(&m->console);
+        oom_watch_stop(&m->oom);
         signal_watch_stop(&m->signals);
         if (m->stdio.sinks)
                 stdio_relay_deinit(&m->stdio);

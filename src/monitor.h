@@ -17,8 +17,10 @@
 #include <sys/types.h>
 
 #include "attach.h"
+#include "console.h"
 #include "ctl_fifo.h"
 #include "json_lazy.h"
+#include "oom.h"
 #include "options.h"
 #include "signals.h"
 #include "stdio_relay.h"
@@ -47,6 +49,9 @@ typedef struct {
         StdioRelay stdio;
         AttachServer *attach;
         CtlFifos ctl;
+        ConsoleSocket console;
+        OomWatch oom;
+        gboolean oom_killed;
 
         pid_t runtime_pid;
         int runtime_wstatus;
@@ -65,7 +70,7 @@ typedef struct {
         {                                                                                           \
                 .sync = SYNC_PIPE_NULL, .attach_pipe = SYNC_PIPE_NULL, .start_fd = -1,               \
                 .signals = SIGNAL_WATCH_NULL, .ctl = CTL_FIFOS_NULL, .exit_status = -1,              \
-                .stdio = STDIO_RELAY_NULL,                                                          \
+                .stdio = STDIO_RELAY_NULL, .console = CONSOLE_SOCKET_NULL, .oom = OOM_WATCH_NULL,     \
         }
 
 /* Everything up to the engine's start byte: may fail with @error, nothing has forked yet. */

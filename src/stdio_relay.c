@@ -26,17 +26,23 @@ static int make_pipe(int *ret_r, int *ret_w)
         return 0;
 }
 
-int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean passthrough)
+int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean terminal, gboolean passthrough)
 {
         int err;
 
-        r->stdin_w = r->stdin_r = -1;
+        r->stdin_w = r->stdin_r = r->master = -1;
         r->out_r[0] = r->out_r[1] = r->out_w[0] = r->out_w[1] = -1;
         r->sinks = g_ptr_array_new_with_free_func((GDestroyNotify) log_sink_free);
         r->stdin_pending = g_byte_array_new();
         if (passthrough)
                 return 0;
-        for (int i = 0; i < 2; i++) {
+        /* With a terminal the pipe carries only the runtime's own stderr messages. */
+        if (terminal) {
+                r->out_w[0] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (r->out_w[0] < 0)
+                        return -errno;
+        }
+        for (int i = terminal ? 1 : 0; i < 2; i++) {
                 if ((err = make_pipe(&r->out_r[i], &r->out_w[i])) < 0)
                         return err;
                 /* A bigger pipe lets a bursty container run ahead of the monitor (best effort:
@@ -44,7 +50,7 @@ int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean passthrough)
                 (void) fcntl(r->out_w[i], F_SETPIPE_SZ, STDIO_PIPE_SIZE);
                 fd_set_nonblock(r->out_r[i], TRUE);
         }
-        if (want_stdin) {
+        if (want_stdin && !terminal) {
                 if ((err = make_pipe(&r->stdin_r, &r->stdin_w)) < 0)
                         return err;
                 fd_set_nonblock(r->stdin_w, TRUE);
@@ -53,6 +59,17 @@ int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean passthrough)
                 if (r->stdin_r < 0)
                         return -errno;
         }
+        return 0;
+}
+
+int stdio_relay_set_terminal(StdioRelay *r, int master_fd)
+{
+        int out = fcntl(master_fd, F_DUPFD_CLOEXEC, 3);
+
+        if (out < 0)
+                return -errno;
+        r->master = r->stdin_w = master_fd;
+        r->out_r[0] = out;
         return 0;
 }
 
@@ -152,6 +169,8 @@ static void close_stdin_now(StdioRelay *r)
         if (r->stdin_source)
                 g_source_remove(r->stdin_source);
         r->stdin_source = 0;
+        if (r->master == r->stdin_w)
+                r->master = -1;
         fd_clear(&r->stdin_w);
         g_byte_array_set_size(r->stdin_pending, 0);
 }
@@ -214,7 +233,8 @@ gboolean stdio_relay_write_stdin(StdioRelay *r, const char *buf, size_t len)
 
 void stdio_relay_close_stdin(StdioRelay *r)
 {
-        if (r->stdin_w < 0)
+        /* A terminal stays: the client detached, the container's session goes on. */
+        if (r->stdin_w < 0 || r->master >= 0)
                 return;
         if (!r->stdin_pending->len)
                 close_stdin_now(r);

@@ -30,19 +30,23 @@ typedef struct {
         void (*stdin_room)(gpointer user_data); /* queued stdin fell below the bound */
         gpointer stdin_room_data;
         char *buf;
-        gboolean tty;
+        int master;             /* -t: the pty master (also stdin_w), else -1 */
         gboolean draining;
 } StdioRelay;
 
 #define STDIO_RELAY_NULL                                                                            \
-        { .stdin_w = -1, .stdin_r = -1, .out_r = { -1, -1 }, .out_w = { -1, -1 } }
+        { .stdin_w = -1, .stdin_r = -1, .out_r = { -1, -1 }, .out_w = { -1, -1 }, .master = -1 }
 
 /**
  * stdio_relay_init() - create the pipes (close-on-exec, 1 MiB when the kernel allows it).
- * @want_stdin: -i.  With @passthrough no pipes are made: the runtime inherits the caller's stdio.
+ * @want_stdin: -i.  @terminal: -t; the runtime gets /dev/null for stdin and stdout and
+ * the pty arrives later.  With @passthrough no pipes are made: the runtime inherits the caller's stdio.
  * Return: 0 or -errno.
  */
-int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean passthrough);
+int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean terminal, gboolean passthrough);
+
+/* -t: the pty master arrived; it becomes stdin and (a dup of it) the stdout stream. 0 or -errno. */
+int stdio_relay_set_terminal(StdioRelay *r, int master_fd);
 
 /* Closes the runtime child's ends once it has them. */
 void stdio_relay_child_spawned(StdioRelay *r);
