@@ -33,6 +33,8 @@ struct AttachServer {
         char *socket_path;
         char *symlink_path;
         gboolean close_stdin_on_hangup;
+        gboolean block_when_full;
+        gboolean output_paused;
         StdioRelay *stdio;
         GPtrArray *clients;
         uint64_t dropped;
@@ -75,15 +77,30 @@ static gboolean client_flush(AttachClient *c)
         return TRUE;
 }
 
+/* Resume the container's output once every client is below half its bound. */
+static void maybe_resume_output(AttachServer *s)
+{
+        if (!s->output_paused)
+                return;
+        for (guint i = 0; i < s->clients->len; i++)
+                if (((AttachClient *) g_ptr_array_index(s->clients, i))->queued > ATTACH_CLIENT_QUEUE_MAX / 2)
+                        return;
+        s->output_paused = FALSE;
+        stdio_relay_resume_output(s->stdio);
+}
+
 static gboolean on_client_writable(int fd, GIOCondition cond, gpointer data)
 {
         AttachClient *c = data;
+        AttachServer *s = c->server;
 
         if (!client_flush(c)) {
                 c->out_source = 0;
                 client_remove(c);
+                maybe_resume_output(s);
                 return G_SOURCE_REMOVE;
         }
+        maybe_resume_output(s);
         if (!g_queue_is_empty(&c->packets))
                 return G_SOURCE_CONTINUE;
         c->out_source = 0;
@@ -112,7 +129,12 @@ static void client_send(AttachClient *c, const char *packet, size_t len, GBytes 
                         return;
                 }
         }
-        if (c->queued + len > ATTACH_CLIENT_QUEUE_MAX) {
+        if (c->queued + len > ATTACH_CLIENT_QUEUE_MAX && c->server->block_when_full) {
+                if (!c->server->output_paused) {
+                        c->server->output_paused = TRUE;
+                        stdio_relay_pause_output(c->server->stdio);
+                }
+        } else if (c->queued + len > ATTACH_CLIENT_QUEUE_MAX) {
                 log_warning("attach client stopped reading: more than %d bytes queued, disconnecting it",
                             ATTACH_CLIENT_QUEUE_MAX);
                 c->server->dropped++;
@@ -249,6 +271,7 @@ AttachServer *attach_server_new(const AttachOptions *o, StdioRelay *stdio, GErro
         s->clients = g_ptr_array_new_with_free_func((GDestroyNotify) client_free);
         s->stdio = stdio;
         s->close_stdin_on_hangup = o->close_stdin_on_hangup;
+        s->block_when_full = o->block_when_full;
         if (!o->full_attach) {
                 s->symlink_path = make_symlink(o, error);
                 if (!s->symlink_path)

@@ -4,10 +4,14 @@
  * byte (2 stdout, 3 stderr) and at most 8192 bytes of output; what a client sends is the
  * container's stdin, and its shutdown(SHUT_WR) closes that stdin (unless --leave-stdin-open).
  *
- * Back-pressure policy: output is never held back for a client.  Each client has a queue
- * bounded at ATTACH_CLIENT_QUEUE_MAX bytes; a client that stops reading until its queue
- * overflows is disconnected with a warning, so neither logging nor the container ever waits
- * for an attach client (conmon blocks on it).
+ * Back-pressure policy.  Each client has a queue bounded at ATTACH_CLIENT_QUEUE_MAX bytes.
+ *  - With a log driver (k8s-file, journald) the log is the record and output is never held
+ *    back for a client: a client that stops reading until its queue overflows is disconnected
+ *    with a warning, so neither logging nor the container waits for it (conmon blocks).
+ *  - Without one (-l none, as for every exec session) the attach clients are the only
+ *    consumers and dropping one would lose the output: the monitor stops reading the
+ *    container's output while a queue is over the bound, so the container blocks in write()
+ *    until the client catches up (below half the bound).
  */
 #pragma once
 
@@ -26,6 +30,7 @@ typedef struct {
         const char *cuuid;
         gboolean full_attach;
         gboolean close_stdin_on_hangup; /* -i and not --leave-stdin-open */
+        gboolean block_when_full;       /* no log driver: hold the container back, keep the client */
 } AttachOptions;
 
 /* Binds and listens (through /proc/self/fd, so long bundle paths work); NULL with @error. */

@@ -313,6 +313,7 @@ static gboolean open_bundle_endpoints(Monitor *m, GError **error)
                 .cuuid = cfg->cuuid ? cfg->cuuid : cfg->cid,
                 .full_attach = cfg->full_attach,
                 .close_stdin_on_hangup = cfg->stdin && !cfg->leave_stdin_open,
+                .block_when_full = m->stdio.sinks->len == 0,
         };
         int r;
 

@@ -136,9 +136,29 @@ static gboolean on_output(int fd, GIOCondition cond, gpointer data)
 
 void stdio_relay_start(StdioRelay *r)
 {
+        r->started = TRUE;
+        if (r->paused)
+                return;
         for (int i = 0; i < 2; i++)
                 if (r->out_r[i] >= 0 && !r->out_source[i])
                         r->out_source[i] = g_unix_fd_add(r->out_r[i], G_IO_IN | G_IO_HUP | G_IO_ERR, on_output, r);
+}
+
+void stdio_relay_pause_output(StdioRelay *r)
+{
+        r->paused = TRUE;
+        for (int i = 0; i < 2; i++) {
+                if (r->out_source[i])
+                        g_source_remove(r->out_source[i]);
+                r->out_source[i] = 0;
+        }
+}
+
+void stdio_relay_resume_output(StdioRelay *r)
+{
+        r->paused = FALSE;
+        if (r->started)
+                stdio_relay_start(r);
 }
 
 void stdio_relay_drain(StdioRelay *r, gboolean sync_logs)

@@ -31,7 +31,8 @@ typedef struct {
         gpointer stdin_room_data;
         char *buf;
         int master;             /* -t: the pty master (also stdin_w), else -1 */
-        gboolean draining;
+        gboolean started;
+        gboolean paused;
 } StdioRelay;
 
 #define STDIO_RELAY_NULL                                                                            \
@@ -53,6 +54,10 @@ void stdio_relay_child_spawned(StdioRelay *r);
 
 /* Start reading the container's output on the default main context. */
 void stdio_relay_start(StdioRelay *r);
+
+/* Stop and restart reading the container's output (attach back-pressure without a log). */
+void stdio_relay_pause_output(StdioRelay *r);
+void stdio_relay_resume_output(StdioRelay *r);
 
 /* Read what is left without blocking (the container has exited), then flush the sinks. */
 void stdio_relay_drain(StdioRelay *r, gboolean sync_logs);
