@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -222,12 +223,55 @@ static const LogSinkOps k8s_ops = {
         .free = k8s_free,
 };
 
+/*
+ * Rotation creates and renames files next to the log, as root: refuse a path through which
+ * a container user could redirect that (a symlink component, "..", a world-writable or
+ * foreign-owned directory) or one outside the allowed directories.
+ */
+static gboolean validate_rotation_path(const K8sFileOptions *o, GError **error)
+{
+        g_autofree char *dir = g_path_get_dirname(o->path);
+        g_autofree char *canonical = NULL;
+        gboolean allowed = !o->allowlist_dirs || !o->allowlist_dirs[0];
+        struct stat st;
+
+        if (!g_path_is_absolute(o->path) || strstr(o->path, "/../") || g_str_has_suffix(o->path, "/.."))
+                return g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                                   "log path %s must be absolute and free of '..' to rotate", o->path),
+                       FALSE;
+        canonical = realpath(dir, NULL);
+        if (!canonical || !g_str_equal(canonical, dir))
+                return g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                                   "log directory %s must exist and contain no symlinks to rotate", dir),
+                       FALSE;
+        if (stat(dir, &st) < 0 || (st.st_mode & S_IWOTH) || (st.st_uid != 0 && st.st_uid != geteuid()))
+                return g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                                   "log directory %s must not be world-writable and must be owned by root or "
+                                   "us to rotate",
+                                   dir),
+                       FALSE;
+        for (char **a = o->allowlist_dirs; a && *a && !allowed; a++) {
+                size_t n = strlen(*a);
+                while (n > 1 && (*a)[n - 1] == '/')
+                        n--;
+                allowed = strncmp(canonical, *a, n) == 0 && (canonical[n] == '/' || canonical[n] == '\0');
+        }
+        if (!allowed)
+                return g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                                   "log path %s is outside every --log-allowlist-dir", o->path),
+                       FALSE;
+        return TRUE;
+}
+
 LogSink *log_k8s_new(const K8sFileOptions *opts, GError **error)
 {
         K8sSink *s;
         struct stat st;
-        int fd = open_log(opts->path, O_APPEND);
+        int fd;
 
+        if (opts->rotate && !validate_rotation_path(opts, error))
+                return NULL;
+        fd = open_log(opts->path, O_APPEND);
         if (fd < 0) {
                 int err = errno;
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "Failed to open log file %s: %s",

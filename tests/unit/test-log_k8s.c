@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log_sink.h"
 
@@ -165,6 +166,35 @@ static void test_rotate_keeps_files(void)
         g_assert_cmpuint(s->stats.rotations, ==, 3);
 }
 
+static void test_rotation_path_checks(void)
+{
+        g_autofree char *good = scratch_file("checked.log");
+        g_autofree char *dir = g_path_get_dirname(good);
+        g_autofree char *link = g_build_filename(dir, "via-link", NULL);
+        g_autofree char *through_link = g_build_filename(link, "x.log", NULL);
+        char *outside[] = { "/nonexistent-allowed", NULL };
+        char *inside[] = { dir, NULL };
+        K8sFileOptions o = { .rotate = TRUE, .max_files = 1 };
+        g_autoptr(GError) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL;
+        LogSink *s;
+
+        o.path = "relative.log";
+        g_assert_null(log_k8s_new(&o, &e1));
+        g_unlink(link);
+        g_assert_cmpint(symlink(dir, link), ==, 0);
+        o.path = through_link;
+        g_assert_null(log_k8s_new(&o, &e2));
+        g_assert_nonnull(strstr(e2->message, "symlinks"));
+        o.path = good;
+        o.allowlist_dirs = outside;
+        g_assert_null(log_k8s_new(&o, &e3));
+        g_assert_nonnull(strstr(e3->message, "allowlist"));
+        o.allowlist_dirs = inside;
+        s = log_k8s_new(&o, &e4);
+        g_assert_no_error(e4);
+        log_sink_free(s);
+}
+
 static void test_unwritable_path(void)
 {
         g_autoptr(GError) error = NULL;
@@ -184,5 +214,6 @@ int main(int argc, char **argv)
         g_test_add_func("/log_k8s/size-max", test_size_max_truncates);
         g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
         g_test_add_func("/log_k8s/unwritable", test_unwritable_path);
+        g_test_add_func("/log_k8s/rotation-path-checks", test_rotation_path_checks);
         return g_test_run();
 }
