@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vigil's own settings, beyond conmon's command line.  podman cannot pass extra flags to its
+ * monitor, so each setting has three spellings, in increasing precedence:
+ *
+ *   /etc/vigil/vigil.conf (GKeyFile; $VIGIL_CONFIG names another file)   [notify] mode=healthy
+ *   the environment (podman passes containers.conf's conmon_env_vars)    VIGIL_SDNOTIFY_MODE=healthy
+ *   the command line                                                     --sdnotify-mode=healthy
+ *
+ * The table in config_file.c is the single list; `vigil --help-vigil` prints it.
+ */
+#pragma once
+
+#include <glib.h>
+
+typedef enum {
+        NOTIFY_MODE_CONTAINER,  /* relay the container's messages (podman --sdnotify=container) */
+        NOTIFY_MODE_CONMON,     /* vigil sends READY=1 itself once the container has started */
+        NOTIFY_MODE_HEALTHY,    /* READY=1 after the first passing health check */
+        NOTIFY_MODE_IGNORE,     /* nothing at all */
+} NotifyMode;
+
+typedef enum {
+        SENDER_CHECK_RELAXED,   /* senders gone before they could be checked are relayed */
+        SENDER_CHECK_STRICT,    /* ... are dropped */
+        SENDER_CHECK_OFF,       /* anyone who can reach the socket (conmon's behaviour) */
+} SenderCheck;
+
+#define SETTINGS_COUNT 16
+
+typedef struct {
+        NotifyMode notify_mode;
+        gboolean notify_watchdog_usec;
+        gboolean notify_fdstore;
+        unsigned notify_rate_limit;     /* datagrams per second to the host */
+        unsigned notify_rate_burst;
+        unsigned notify_queue_max;
+        SenderCheck notify_sender_check;
+        gboolean notify_prepare_bundle; /* add the /run/notify mount and NOTIFY_SOCKET to config.json */
+        gboolean start;                 /* run `runtime start` after create */
+        char *health_cmd;               /* shell command run with `runtime exec CID /bin/sh -c` */
+        unsigned health_interval_ms;
+        unsigned health_timeout_ms;
+        unsigned health_retries;
+        unsigned health_start_period_ms;
+        int health_watchdog;            /* -1: when systemd gave us WATCHDOG_USEC */
+
+        char *cli[SETTINGS_COUNT];      /* raw command-line values, NULL when not given */
+} VigilSettings;
+
+/* The options group for the command line; parsed values land in @s->cli. */
+GOptionGroup *config_file_option_group(VigilSettings *s);
+
+/**
+ * config_file_resolve() - defaults, then the file, then VIGIL_* variables, then the command
+ * line.  A missing file is fine; an unreadable one or a bad value is an error.
+ */
+gboolean config_file_resolve(VigilSettings *s, GError **error);
+
+void config_file_clear(VigilSettings *s);
+
+const char *notify_mode_name(NotifyMode mode);
+
+/* "250ms", "2s", "1m", "1h"; a bare number is seconds.  FALSE if invalid. */
+gboolean config_parse_duration_ms(const char *text, unsigned *ret_ms);
+gboolean config_parse_bool(const char *text, gboolean *ret);

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "notify_relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fdutil.h"
+#include "logging.h"
+
+/* Datagrams read per wake-up: the rest of the loop runs between batches. */
+#define RECV_BATCH 64
+/* A sender found inside the container stays trusted this long (pids do not recycle that fast). */
+#define SENDER_CACHE_USEC (G_USEC_PER_SEC)
+
+struct NotifyRelay {
+        NotifyPolicy policy;
+        SenderCheck sender_check;
+        NotifyHost *host;
+        char *socket_path;
+        int fd;
+        guint watch;
+        ContainerIdentity container;
+        pid_t cached_pid;
+        gint64 cached_at;
+        /* Allocated on the first datagram: an idle relay costs no buffers. */
+        char *buf;
+        char *out;
+        char *control;
+        size_t control_size;
+        NotifyState state;
+        NotifyEventFunc listener;
+        gpointer listener_data;
+};
+
+/* --- who is inside the container ------------------------------------------------------- */
+
+static char *read_cgroup(pid_t pid)
+{
+        g_autofree char *path = pid ? g_strdup_printf("/proc/%d/cgroup", (int) pid) : g_strdup("/proc/self/cgroup");
+        char *text = NULL;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return NULL;
+        return text;
+}
+
+static int stat_pidns(pid_t pid, struct stat *st)
+{
+        char path[64];
+
+        if (pid)
+                snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
+        else
+                snprintf(path, sizeof(path), "/proc/self/ns/pid");
+        return stat(path, st) < 0 ? -errno : 0;
+}
+
+int container_identity_init(ContainerIdentity *id, pid_t container_pid)
+{
+        g_autofree char *own_cgroup = read_cgroup(0);
+        struct stat st, self;
+        int r;
+
+        memset(id, 0, sizeof(*id));
+        r = stat_pidns(container_pid, &st);
+        if (r < 0)
+                return r;
+        if (stat_pidns(0, &self) == 0 && (self.st_dev != st.st_dev || self.st_ino != st.st_ino)) {
+                id->own_pidns = TRUE;
+                id->pidns_dev = st.st_dev;
+                id->pidns_ino = st.st_ino;
+        }
+        id->cgroup = read_cgroup(container_pid);
+        /* Sharing the monitor's cgroups says nothing about a sender. */
+        if (id->cgroup && own_cgroup && g_str_equal(id->cgroup, own_cgroup))
+                g_clear_pointer(&id->cgroup, g_free);
+        return 0;
+}
+
+void container_identity_clear(ContainerIdentity *id)
+{
+        g_clear_pointer(&id->cgroup, g_free);
+}
+
+/* The line of @text whose "ID:CONTROLLERS:" part is @prefix (@plen bytes); its path or NULL. */
+static const char *cgroup_path_for(const char *text, const char *prefix, size_t plen, size_t *ret_len)
+{
+        for (const char *p = text; p && *p;) {
+                const char *nl = strchr(p, '\n');
+                size_t l = nl ? (size_t) (nl - p) : strlen(p);
+                if (l >= plen && memcmp(p, prefix, plen) == 0) {
+                        *ret_len = l - plen;
+                        return p + plen;
+                }
+                p = nl ? nl + 1 : NULL;
+        }
+        return NULL;
+}
+
+gboolean cgroup_text_contains(const char *container, const char *sender)
+{
+        gboolean specific = FALSE;
+        const char *p = container;
+
+        while (p && *p) {
+                const char *nl = strchr(p, '\n');
+                size_t l = nl ? (size_t) (nl - p) : strlen(p);
+                const char *line = p;
+                const char *colon = memchr(line, ':', l);
+                const char *colon2 = colon ? memchr(colon + 1, ':', l - (size_t) (colon + 1 - line)) : NULL;
+                const char *cpath, *spath;
+                size_t prefix_len, cplen, splen;
+
+                p = nl ? nl + 1 : NULL;
+                if (!colon2)
+                        continue;
+                prefix_len = (size_t) (colon2 + 1 - line);
+                cpath = colon2 + 1;
+                cplen = l - prefix_len;
+                spath = cgroup_path_for(sender, line, prefix_len, &splen);
+                if (!spath)
+                        return FALSE;
+                if (cplen == 1 && cpath[0] == '/')
+                        continue; /* the root cgroup holds everyone */
+                /* At or below the container's cgroup: its own sub-cgroups count too. */
+                if (splen < cplen || memcmp(spath, cpath, cplen) != 0 || (splen > cplen && spath[cplen] != '/'))
+                        return FALSE;
+                specific = TRUE;
+        }
+        return specific;
+}
+
+int container_identity_contains(const ContainerIdentity *id, pid_t pid)
+{
+        g_autofree char *cgroup = NULL;
+        struct stat st;
+        int r;
+
+        if (pid <= 0)
+                return 0;
+        if (id->own_pidns) {
+                r = stat_pidns(pid, &st);
+                if (r == 0 && st.st_dev == id->pidns_dev && st.st_ino == id->pidns_ino)
+                        return 1;
+        }
+        cgroup = read_cgroup(pid);
+        if (!cgroup) {
+                /* Gone already (sd_notify() then exit), or a zombie without namespaces. */
+                return -ESRCH;
+        }
+        return id->cgroup && cgroup_text_contains(id->cgroup, cgroup) ? 1 : 0;
+}
+
+/* --- state --------------------------------------------------------------------------------- */
+
+static void state_update(NotifyState *s, const char *msg, size_t len, unsigned flags)
+{
+        const char *p = msg, *end = msg + len;
+
+        if (flags & NOTIFY_FLAG_RELOADING) {
+                s->reloading = TRUE;
+                s->ready = FALSE;
+        }
+        /* READY=1 after RELOADING=1 in one message still ends the reload. */
+        if (flags & NOTIFY_FLAG_READY) {
+                s->ready = TRUE;
+                s->reloading = FALSE;
+        }
+        if (flags & NOTIFY_FLAG_STOPPING)
+                s->stopping = TRUE;
+        if (flags & NOTIFY_FLAG_WATCHDOG)
+                s->last_watchdog_usec = g_get_real_time();
+        if (flags & NOTIFY_FLAG_WATCHDOG_TRIGGER)
+                s->watchdog_triggered = TRUE;
+        if (!(flags & NOTIFY_FLAG_STATUS))
+                return;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', end - p);
+                size_t l = (nl ? nl : end) - p;
+                if (l >= 7 && memcmp(p, "STATUS=", 7) == 0) {
+                        g_free(s->status);
+                        s->status = g_strndup(p + 7, l - 7);
+                }
+                p += l + 1;
+        }
+}
+
+static void announce(NotifyRelay *r, unsigned flags)
+{
+        static const struct {
+                unsigned flag;
+                const char *event;
+        } events[] = {
+                { NOTIFY_FLAG_RELOADING, "reloading" }, { NOTIFY_FLAG_READY, "ready" },
+                { NOTIFY_FLAG_STOPPING, "stopping" },   { NOTIFY_FLAG_WATCHDOG, "watchdog" },
+                { NOTIFY_FLAG_WATCHDOG_TRIGGER, "watchdog-trigger" },
+        };
+
+        if (!r->listener)
+                return;
+        for (size_t i = 0; i < G_N_ELEMENTS(events); i++)
+                if (flags & events[i].flag)
+                        r->listener(events[i].event, NULL, r->listener_data);
+        if (flags & NOTIFY_FLAG_STATUS)
+                r->listener("status", r->state.status, r->listener_data);
+}
+
+void notify_relay_set_listener(NotifyRelay *r, NotifyEventFunc func, gpointer user_data)
+{
+        r->listener = func;
+        r->listener_data = user_data;
+}
+
+/* --- the container's socket ---------------------------------------------------------------- */
+
+static int open_container_socket(const char *path)
+{
+        g_autofree char *dirname = g_path_get_dirname(path);
+        g_autofree char *base = g_path_get_basename(path);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        AutoFd dir = -1;
+        AutoFd fd = -1;
+        int one = 1;
+
+        if (mkdir(dirname, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        dir = open(dirname, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return -errno;
+        /* Bundle paths are often longer than sun_path (podman's are ~130 bytes). */
+        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dir, base) >=
+            sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        if (unlinkat(dir, base, 0) < 0 && errno != ENOENT)
+                return -errno;
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        /* Any container user may notify (runc#2041); who is relayed is decided per datagram. */
+        if (chmod(sa.sun_path, 0777) < 0)
+                return -errno;
+        return steal_fd(&fd);
+}
+
+int notify_relay_new(const NotifyRelayOptions *o, NotifyRelay **ret)
+{
+        g_autoptr(NotifyRelay) r = g_new0(NotifyRelay, 1);
+        int res;
+
+        r->fd = -1;
+        r->policy = o->policy;
+        r->sender_check = o->sender_check;
+        res = notify_host_new(o->host_address, &o->host, &r->host);
+        if (res < 0)
+                return res;
+        r->state.host = notify_host_stats(r->host);
+        if (o->socket_path) {
+                r->fd = open_container_socket(o->socket_path);
+                if (r->fd < 0)
+                        return r->fd;
+                r->socket_path = g_strdup(o->socket_path);
+        }
+        *ret = g_steal_pointer(&r);
+        return 0;
+}
+
+typedef struct {
+        int fds[NOTIFY_FDS_MAX];
+        unsigned n_fds;
+        pid_t pid;
+        gboolean truncated;
+} Received;
+
+static void close_received(Received *m, unsigned from)
+{
+        for (unsigned i = from; i < m->n_fds; i++)
+                fd_close(m->fds[i]);
+        m->n_fds = from;
+}
+
+/* One datagram into r->buf.  Return: its length, or -errno (-EAGAIN when none is left). */
+static ssize_t receive_one(NotifyRelay *r, Received *m)
+{
+        struct iovec iov = { .iov_base = r->buf, .iov_len = NOTIFY_DATAGRAM_MAX + 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = r->control,
+                              .msg_controllen = r->control_size };
+        ssize_t n;
+
+        memset(m, 0, sizeof(*m));
+        n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (n < 0)
+                return -errno;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_level != SOL_SOCKET)
+                        continue;
+                if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+                        struct ucred cred;
+                        memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+                        m->pid = cred.pid;
+                } else if (c->cmsg_type == SCM_RIGHTS) {
+                        size_t n_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *fds = (int *) CMSG_DATA(c);
+                        for (size_t i = 0; i < n_fds; i++) {
+                                if (m->n_fds < NOTIFY_FDS_MAX)
+                                        m->fds[m->n_fds++] = fds[i];
+                                else
+                                        fd_close(fds[i]);
+                        }
+                }
+        }
+        m->truncated = (msg.msg_flags & MSG_CTRUNC) || n > NOTIFY_DATAGRAM_MAX;
+        return n;
+}
+
+/* May this sender be relayed?  Counts what it refuses. */
+static gboolean sender_allowed(NotifyRelay *r, pid_t pid)
+{
+        gint64 now;
+        int c;
+
+        if (r->sender_check == SENDER_CHECK_OFF)
+                return TRUE;
+        now = g_get_monotonic_time();
+        if (pid > 0 && pid == r->cached_pid && now - r->cached_at < SENDER_CACHE_USEC)
+                return TRUE;
+        c = container_identity_contains(&r->container, pid);
+        if (c > 0) {
+                r->cached_pid = pid;
+                r->cached_at = now;
+                return TRUE;
+        }
+        if (c < 0) {
+                r->state.unverified_senders++;
+                if (r->sender_check == SENDER_CHECK_RELAXED)
+                        return TRUE;
+        }
+        r->state.dropped_sender++;
+        log_debug("sd-notify: dropped a message from pid %d, outside the container", (int) pid);
+        return FALSE;
+}
+
+static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
+{
+        NotifyState *s = &r->state;
+        NotifyFiltered f;
+
+        s->received++;
+        if (m->truncated) {
+                close_received(m, 0);
+                s->dropped++;
+                s->dropped_oversize++;
+                return;
+        }
+        if (!sender_allowed(r, m->pid)) {
+                close_received(m, 0);
+                s->dropped++;
+                return;
+        }
+        if (notify_policy_filter(&r->policy, r->buf, len, m->n_fds, r->out, &f, &s->lines) < 0) {
+                close_received(m, 0);
+                s->dropped++;
+                s->dropped_oversize++;
+                return;
+        }
+        if (f.barrier) {
+                s->relayed++;
+                notify_host_barrier(r->host, m->fds[0]);
+                return;
+        }
+        if (!f.pass_fds)
+                close_received(m, 0);
+        if (f.out_len == 0) {
+                s->dropped++;
+                s->dropped_empty++;
+                return;
+        }
+        state_update(s, r->out, f.out_len, f.flags);
+        announce(r, f.flags);
+        if (notify_host_send(r->host, r->out, f.out_len, m->fds, m->n_fds, f.mergeable) < 0) {
+                s->dropped++;
+                s->dropped_queue_full++;
+                return;
+        }
+        s->relayed++;
+}
+
+static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
+{
+        NotifyRelay *r = data;
+        Received m;
+
+        if (!r->buf) {
+                r->buf = g_malloc(NOTIFY_DATAGRAM_MAX + 1);
+                r->out = g_malloc(NOTIFY_DATAGRAM_MAX);
+                r->control_size = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX);
+                r->control = g_malloc(r->control_size);
+        }
+        for (int i = 0; i < RECV_BATCH; i++) {
+                ssize_t n = receive_one(r, &m);
+                if (n == -EINTR)
+                        continue;
+                if (n < 0) {
+                        if (n != -EAGAIN)
+                                log_warning("sd-notify: receiving: %s", g_strerror((int) -n));
+                        break;
+                }
+                handle_datagram(r, (size_t) n, &m);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+void notify_relay_set_container(NotifyRelay *r, pid_t container_pid)
+{
+        int res;
+
+        if (r->fd < 0 || r->watch)
+                return;
+        res = container_identity_init(&r->container, container_pid);
+        if (res < 0)
+                log_warning("sd-notify: cannot identify container %d: %s", (int) container_pid, g_strerror(-res));
+        r->watch = g_unix_fd_add(r->fd, G_IO_IN, on_readable, r);
+}
+
+void notify_relay_drain(NotifyRelay *r)
+{
+        /* Bounded: a sender still flooding must not keep an exiting monitor alive. */
+        for (int i = 0; r->watch && i < 16; i++)
+                on_readable(r->fd, G_IO_IN, r);
+        notify_host_flush(r->host);
+}
+
+void notify_relay_stop(NotifyRelay *r)
+{
+        if (r->watch)
+                g_source_remove(r->watch);
+        r->watch = 0;
+}
+
+void notify_relay_send_own(NotifyRelay *r, const char *message)
+{
+        static const NotifyPolicy all = { .watchdog_usec = TRUE, .fdstore = TRUE };
+        size_t len = strlen(message);
+        g_autofree char *out = g_malloc(len + 1);
+        NotifyFiltered f;
+
+        if (notify_policy_filter(&all, message, len, 0, out, &f, NULL) < 0 || f.out_len == 0)
+                return;
+        state_update(&r->state, out, f.out_len, f.flags);
+        announce(r, f.flags);
+        notify_host_send(r->host, out, f.out_len, NULL, 0, f.mergeable);
+}
+
+void notify_relay_set_health(NotifyRelay *r, const char *health)
+{
+        gboolean changed = g_strcmp0(r->state.health, health) != 0;
+
+        r->state.health = health;
+        if (changed && r->listener)
+                r->listener("health", health, r->listener_data);
+}
+
+void notify_relay_set_mode(NotifyRelay *r, const char *mode)
+{
+        r->state.mode = mode;
+}
+
+const NotifyState *notify_relay_state(NotifyRelay *r)
+{
+        return &r->state;
+}
+
+NotifyRelay *notify_relay_free(NotifyRelay *r)
+{
+        if (!r)
+                return NULL;
+        notify_relay_stop(r);
+        if (r->host)
+                notify_host_flush(r->host);
+        g_clear_pointer(&r->host, notify_host_free);
+        fd_close(r->fd);
+        if (r->socket_path)
+                unlink(r->socket_path);
+        container_identity_clear(&r->container);
+        g_free(r->socket_path);
+        g_free(r->buf);
+        g_free(r->out);
+        g_free(r->control);
+        g_free(r->state.status);
+        g_free(r);
+        return NULL;
+}
