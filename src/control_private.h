@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Shared between the control socket's transport (control.c: sockets, framing, limits,
+ * queues) and its protocol (control_varlink.c: parsing calls, methods, replies).  Not for
+ * other modules.
+ */
+#pragma once
+
+#include "control.h"
+
+typedef enum {
+        CALL_NONE,
+        CALL_WAIT,              /* waiting for the container's exit */
+        CALL_SUBSCRIBE,         /* receiving events */
+} PendingCall;
+
+typedef struct ControlClient {
+        ControlServer *server;
+        int fd;
+        guint in_source;
+        guint out_source;
+        guint partial_timer;
+        guint process_idle;     /* dispatch what queued up behind a finished call */
+        GByteArray *in;         /* received, not yet dispatched */
+        GByteArray *out;        /* replies not yet sent */
+        PendingCall pending;    /* a call still owing replies: later calls wait behind it */
+        gboolean pending_oneway;
+        gboolean input_closed;  /* the peer shut down its sending side */
+} ControlClient;
+
+struct ControlServer {
+        int listen_fd;
+        guint listen_source;
+        int dir_fd;             /* the socket's directory, to unlink it at exit */
+        char *name;
+        ino_t ino;
+        const ControlOps *ops;
+        gpointer data;
+        JsonApi *json;
+        ControlLimits limits;
+        GPtrArray *clients;     /* ControlClient * */
+        guint waiting;          /* clients with CALL_WAIT or CALL_SUBSCRIBE */
+        gboolean exited;
+};
+
+/* control.c */
+/* Queue one message (a NUL is appended).  FALSE when the client was dropped for it. */
+gboolean control_client_send(ControlClient *c, const char *json_text);
+/* The pending call has sent its last reply: dispatch what the client sent after it. */
+void control_client_call_done(ControlClient *c);
+/* Disconnect (frees @c). */
+void control_client_drop(ControlClient *c, const char *why);
+
+/* control_varlink.c */
+/* One complete message, NUL stripped.  FALSE: the client was dropped. */
+gboolean control_varlink_dispatch(ControlClient *c, const char *msg, size_t len);
+/* Send @event to @c, a subscriber; FALSE when the client was dropped. */
+gboolean control_varlink_send_event(ControlClient *c, const ControlEvent *event, gboolean final);
+/* Answer @c's Wait or Subscribe now that the container has exited. */
+gboolean control_varlink_send_exit(ControlClient *c);
+/* Tell a client whose call can never be answered (the monitor exits first). */
+void control_varlink_send_gone(ControlClient *c);
+
+/* Checks nesting depth and string syntax enough to keep a recursive parser safe. */
+gboolean control_json_depth_ok(const char *msg, size_t len, guint depth_max);
