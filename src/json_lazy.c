@@ -24,6 +24,20 @@ static const struct {
         SYMBOL(object_set_string_member, "json_object_set_string_member"),
         SYMBOL(object_set_boolean_member, "json_object_set_boolean_member"),
         SYMBOL(object_get_member, "json_object_get_member"),
+        SYMBOL(node_get_value_type, "json_node_get_value_type"),
+        SYMBOL(node_get_int, "json_node_get_int"),
+        SYMBOL(node_get_string, "json_node_get_string"),
+        SYMBOL(node_get_boolean, "json_node_get_boolean"),
+        SYMBOL(object_get_members, "json_object_get_members"),
+        SYMBOL(object_set_null_member, "json_object_set_null_member"),
+        SYMBOL(object_set_object_member, "json_object_set_object_member"),
+        SYMBOL(object_set_array_member, "json_object_set_array_member"),
+        SYMBOL(array_new, "json_array_new"),
+        SYMBOL(array_add_string_element, "json_array_add_string_element"),
+        SYMBOL(node_get_array, "json_node_get_array"),
+        SYMBOL(array_get_length, "json_array_get_length"),
+        SYMBOL(array_get_element, "json_array_get_element"),
+        SYMBOL(array_add_object_element, "json_array_add_object_element"),
 };
 
 gboolean json_api_load(JsonApi *api, GError **error)

@@ -27,6 +27,22 @@ typedef struct {
         void (*object_set_string_member)(JsonObject *object, const char *name, const char *value);
         void (*object_set_boolean_member)(JsonObject *object, const char *name, gboolean value);
         JsonNode *(*object_get_member)(JsonObject *object, const char *name);
+        /* the control socket (control_varlink.c) */
+        GType (*node_get_value_type)(JsonNode *node);
+        gint64 (*node_get_int)(JsonNode *node);
+        const char *(*node_get_string)(JsonNode *node);
+        gboolean (*node_get_boolean)(JsonNode *node);
+        GList *(*object_get_members)(JsonObject *object);
+        void (*object_set_null_member)(JsonObject *object, const char *name);
+        void (*object_set_object_member)(JsonObject *object, const char *name, JsonObject *value);
+        void (*object_set_array_member)(JsonObject *object, const char *name, JsonArray *value);
+        JsonArray *(*array_new)(void);
+        void (*array_add_string_element)(JsonArray *array, const char *value);
+        /* notify.c: editing config.json for --sdnotify-prepare-bundle */
+        JsonArray *(*node_get_array)(JsonNode *node);
+        guint (*array_get_length)(JsonArray *array);
+        JsonNode *(*array_get_element)(JsonArray *array, guint index);
+        void (*array_add_object_element)(JsonArray *array, JsonObject *value);
 } JsonApi;
 
 /**

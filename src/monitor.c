@@ -147,9 +147,15 @@ static void check_progress(Monitor *m)
                 g_main_loop_quit(m->loop);
 }
 
+static void start_exited(Monitor *m, int wstatus);
+
 static void record_exit(Monitor *m, pid_t pid, int wstatus)
 {
-        if (pid == m->runtime_pid && !m->runtime_exited) {
+        if (m->start_pid > 0 && pid == m->start_pid) {
+                start_exited(m, wstatus);
+        } else if (notify_child_exited(m->notify, pid, wstatus)) {
+                /* a health check */
+        } else if (pid == m->runtime_pid && !m->runtime_exited) {
                 m->runtime_exited = TRUE;
                 m->runtime_wstatus = wstatus;
         } else if (m->container_pid > 0 && pid == m->container_pid) {
@@ -243,6 +249,7 @@ static void on_oom(gpointer data)
         log_info("container %d was OOM-killed", m->container_pid);
         m->oom_killed = TRUE;
         oom_files_write(m->cfg);
+        monitor_control_emit(m, "oom", NULL);
 }
 
 static void on_output(StreamId stream, const char *buf, size_t len, gpointer data)
@@ -485,6 +492,8 @@ static int finish(Monitor *m)
         if (cfg->exec)
                 sync_pipe_send(&m->sync, &m->json, status, m->timed_out ? "command timed out" : NULL);
         sync_pipe_close(&m->sync);
+        /* After the exit files: a Wait answer means podman can read them. */
+        monitor_control_exited(m);
         return status;
 }
 
@@ -497,6 +506,74 @@ static void run_loop_until_progress(Monitor *m)
         if (m->phase == PHASE_RUNNING && m->container_exited)
                 return;
         g_main_loop_run(m->loop);
+}
+
+/* sd-notify: the container's socket exists before the runtime runs and the pid is reported. */
+static void on_notify_event(const char *event, const char *text, gpointer data)
+{
+        monitor_control_emit(data, event, text);
+}
+
+static gboolean open_notify(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        int r = notify_new(cfg, m->oom_score_adj, &m->notify);
+
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to set up sd-notify: %s",
+                            g_strerror(-r));
+                return FALSE;
+        }
+        if (m->notify && cfg->vigil.notify_prepare_bundle && cfg->vigil.notify_mode == NOTIFY_MODE_CONTAINER &&
+            notify_prepare_bundle(&m->json, cfg->bundle) < 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "Failed to prepare %s for sd-notify",
+                            cfg->bundle);
+                return FALSE;
+        }
+        if (m->notify && notify_get_relay(m->notify))
+                notify_relay_set_listener(notify_get_relay(m->notify), on_notify_event, m);
+        return TRUE;
+}
+
+/* --start: run `runtime start` ourselves (a unit running vigil directly); else the engine does. */
+static void start_container(Monitor *m)
+{
+        g_auto(GStrv) argv = NULL;
+        RuntimeChild child = {
+                .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .start_fd = -1,
+                .oom_score_adj = m->oom_score_adj, .monitor_pid = m->self_pid,
+        };
+        int r;
+
+        if (!m->cfg->vigil.start || m->cfg->exec) {
+                /* The engine starts it: the exec.fifo watch (monitor_control.c) tells when; only
+                 * without one is "now" the best guess. */
+                if (m->started_usec || !m->start_watch.source)
+                        notify_container_started(m->notify);
+                return;
+        }
+        if (m->container_exited)
+                return;
+        argv = runtime_build_start_argv(m->cfg);
+        r = runtime_spawn(argv, &child, &m->start_pid);
+        if (r < 0) {
+                log_error("Failed to run %s start: %s", m->cfg->runtime, g_strerror(-r));
+                m->start_pid = 0;
+                kill(m->container_pid, SIGKILL);
+        }
+}
+
+static void start_exited(Monitor *m, int wstatus)
+{
+        m->start_pid = 0;
+        if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+                notify_container_started(m->notify);
+                return;
+        }
+        /* A created container nobody starts would keep the monitor (and its unit) forever. */
+        log_error("%s start failed with status %d", m->cfg->runtime, monitor_wait_status_to_exit(wstatus));
+        if (m->container_pid > 0 && !m->container_exited)
+                kill(m->container_pid, SIGKILL);
 }
 
 static gboolean setup(Monitor *m, GError **error)
@@ -513,7 +590,8 @@ static gboolean setup(Monitor *m, GError **error)
                             g_strerror(-r));
                 return FALSE;
         }
-        return open_bundle_endpoints(m, error) && spawn_runtime(m, error);
+        return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && open_notify(m, error) &&
+               spawn_runtime(m, error);
 }
 
 int monitor_run(Monitor *m)
@@ -534,13 +612,18 @@ int monitor_run(Monitor *m)
                 return 1;
         }
         m->phase = PHASE_RUNNING;
+        monitor_control_created(m);
+        notify_container_created(m->notify, m->container_pid);
+        start_container(m);
         stdio_relay_start(&m->stdio);
         if (!m->container_exited && oom_watch_start(&m->oom, m->container_pid, on_oom, m) < 0)
                 log_debug("no memory cgroup to watch for OOM kills");
         if (m->cfg->timeout > 0)
                 m->timeout_source = g_timeout_add_seconds(m->cfg->timeout, on_timeout, m);
         run_loop_until_progress(m);
+        notify_container_exited(m->notify);
         m->phase = PHASE_EXITED;
+        m->finished_usec = g_get_real_time();
         status = finish(m);
         exit_command_run(m->cfg, m->oom_score_adj);
         m->exit_status = status;
@@ -556,6 +639,8 @@ void monitor_deinit(Monitor *m)
         ctl_fifos_close(&m->ctl);
         console_socket_close(&m->console);
         oom_watch_stop(&m->oom);
+        monitor_control_close(m);
+        g_clear_pointer(&m->notify, notify_free);
         signal_watch_stop(&m->signals);
         if (m->stdio.sinks)
                 stdio_relay_deinit(&m->stdio);

@@ -18,8 +18,10 @@
 
 #include "attach.h"
 #include "console.h"
+#include "control.h"
 #include "ctl_fifo.h"
 #include "json_lazy.h"
+#include "notify.h"
 #include "oom.h"
 #include "options.h"
 #include "signals.h"
@@ -31,6 +33,14 @@ typedef enum {
         PHASE_RUNNING,          /* the container's pid is known and it has not exited */
         PHASE_EXITED,
 } MonitorPhase;
+
+/* How the monitor notices `runtime start` (monitor_control.c). */
+typedef struct {
+        dev_t dev;              /* the executable the container's process ran when created */
+        ino_t ino;
+        int inotify_fd;         /* watches the runtime's exec.fifo, -1 when there is none */
+        guint source;
+} MonitorStartWatch;
 
 typedef struct {
         const VigilConfig *cfg;
@@ -64,6 +74,20 @@ typedef struct {
         guint timeout_source;
         gboolean timed_out;
         int exit_status;
+
+        /* the control socket (monitor_control.c); times are CLOCK_REALTIME, 0 until then */
+        ControlServer *control;
+        gint64 created_usec;    /* the container's pid was reported */
+        gint64 started_usec;    /* its process left the runtime's init */
+        gint64 finished_usec;   /* it was reaped */
+        MonitorStartWatch start_watch;
+        /* GetStats' per-key notify counters ("READY", "READY_dropped", ...), filled on demand. */
+        ControlCounter notify_counters[2 * NOTIFY_KEY__MAX];
+        char notify_counter_names[NOTIFY_KEY__MAX][40];
+
+        /* sd-notify (notify.c) and --start */
+        Notify *notify;
+        pid_t start_pid;        /* `runtime start`, while it runs */
 } Monitor;
 
 #define MONITOR_NULL                                                                                \
@@ -71,6 +95,7 @@ typedef struct {
                 .sync = SYNC_PIPE_NULL, .attach_pipe = SYNC_PIPE_NULL, .start_fd = -1,               \
                 .signals = SIGNAL_WATCH_NULL, .ctl = CTL_FIFOS_NULL, .exit_status = -1,              \
                 .stdio = STDIO_RELAY_NULL, .console = CONSOLE_SOCKET_NULL, .oom = OOM_WATCH_NULL,     \
+                .start_watch = { .inotify_fd = -1 },                                                \
         }
 
 /* Everything up to the engine's start byte: may fail with @error, nothing has forked yet. */
@@ -83,3 +108,14 @@ void monitor_deinit(Monitor *m);
 
 /* The exit status podman expects: the exit code, 128+signal, or -1 when unknown. */
 int monitor_wait_status_to_exit(int wstatus);
+
+/*
+ * The control socket (monitor_control.c).  _open() in setup, before the pid is reported;
+ * _created() once it is; _exited() after the exit files: answers Wait, sends "exited" and
+ * removes the socket; _close() at deinit.  _emit() reports an event to subscribers.
+ */
+gboolean monitor_control_open(Monitor *m, GError **error);
+void monitor_control_created(Monitor *m);
+void monitor_control_emit(Monitor *m, const char *type, const char *text);
+void monitor_control_exited(Monitor *m);
+void monitor_control_close(Monitor *m);

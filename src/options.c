@@ -98,6 +98,8 @@ static GOptionEntry *option_entries(VigilConfig *c)
                 { "sync", 0, 0, G_OPTION_ARG_NONE, &c->sync, "Do not fork; stay the caller's child", NULL },
                 { "sdnotify-socket", 0, 0, G_OPTION_ARG_FILENAME, &c->sdnotify_socket,
                   "Host sd_notify socket to relay the container's notifications to", "PATH" },
+                { "control-socket", 0, 0, G_OPTION_ARG_FILENAME, &c->control_socket,
+                  "Varlink control socket (default <bundle>/vigil.sock; \"none\" disables it)", "PATH" },
                 { "seccomp-notify-socket", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME,
                   &c->seccomp_notify_socket, "Not supported", "PATH" },
                 { "seccomp-notify-plugins", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING,
@@ -282,6 +284,7 @@ gboolean config_parse(VigilConfig *cfg, int argc, char **argv, GError **error)
         GOptionGroup *main_group = g_option_group_new("conmon", "conmon utility", "Monitor options", cfg, NULL);
         g_option_group_add_entries(main_group, entries);
         g_option_context_set_main_group(ctx, main_group);
+        g_option_context_add_group(ctx, config_file_option_group(&cfg->vigil));
 
         /* GOption rearranges the array it is given; keep the caller's argv intact. */
         if (!g_option_context_parse(ctx, &nargs, &args, error))
@@ -289,6 +292,8 @@ gboolean config_parse(VigilConfig *cfg, int argc, char **argv, GError **error)
         if (cfg->version)
                 return TRUE;
         if (!validate(cfg, error))
+                return FALSE;
+        if (!config_file_resolve(&cfg->vigil, error))
                 return FALSE;
         apply_defaults(cfg);
         return TRUE;
@@ -307,7 +312,7 @@ void config_clear(VigilConfig *c)
                              &c->conmon_pidfile, &c->persist_dir, &c->exit_dir, &c->socket_dir, &c->runtime,
                              &c->restore, &c->log_k8s_path, &c->log_tag, &c->log_level_name, &c->exit_command,
                              &c->exec_process_spec, &c->sdnotify_socket, &c->seccomp_notify_socket,
-                             &c->seccomp_notify_plugins };
+                             &c->seccomp_notify_plugins, &c->control_socket };
         char ***arrays[] = { &c->runtime_args, &c->runtime_opts, &c->log_paths, &c->log_labels,
                              &c->log_allowlist_dirs, &c->exit_command_args };
 
@@ -315,4 +320,5 @@ void config_clear(VigilConfig *c)
                 g_clear_pointer(strings[i], g_free);
         for (size_t i = 0; i < G_N_ELEMENTS(arrays); i++)
                 g_clear_pointer(arrays[i], g_strfreev);
+        config_file_clear(&c->vigil);
 }

@@ -9,6 +9,8 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "config_file.h"
+
 typedef enum {
         LOG_LEVEL_ERROR = 0,
         LOG_LEVEL_WARNING,
@@ -79,9 +81,13 @@ typedef struct {
 
         gboolean sync;
         char *sdnotify_socket;
+        char *control_socket;   /* --control-socket: a path, or "none"; NULL: <bundle>/vigil.sock */
         char *seccomp_notify_socket;
         char *seccomp_notify_plugins;
         gboolean version;
+
+        /* vigil's own settings: command line, VIGIL_* variables, vigil.conf (config_file.h) */
+        VigilSettings vigil;
 } VigilConfig;
 
 /**
