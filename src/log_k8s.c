@@ -2,10 +2,13 @@
 /*
  * The k8s-file driver (CRI log format): "<timestamp> <stream> <F|P> <content>\n" per line.
  * A chunk is split at newlines; a piece that ends without one is a P record (terminated by
- * an added newline), everything else an F record.  Records are assembled into one buffer and
- * written with one write(2) per chunk, which is where conmon spends its time (one writev
- * entry per record, 8 KiB reads).  Size limits are checked per record, so a record is never
- * split across files.
+ * an added newline), everything else an F record.  Records go out with writev(2): every F
+ * record of a chunk points at one shared prefix and at its content inside the read buffer,
+ * so nothing is copied and no buffer is kept; a 64 KiB chunk of short lines costs one or two
+ * system calls.  Size limits are checked per record, so a record is never split across files.
+ *
+ * When the file will be fsync()ed at exit, writeback is started every K8S_WRITEBACK_BYTES
+ * (sync_file_range), so that the final fsync, which the engine waits for, has little left.
  */
 #include "log_sink.h"
 
@@ -21,7 +24,8 @@
 #include "fdutil.h"
 #include "logging.h"
 
-#define K8S_BUF_SIZE (128 * 1024)
+#define K8S_IOV_MAX 1024 /* IOV_MAX on Linux */
+#define K8S_WRITEBACK_BYTES (8 * 1024 * 1024)
 #define K8S_FILE_MODE 0640
 /* "<35-char timestamp> stdout F " */
 #define K8S_PREFIX_MAX (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
@@ -33,8 +37,10 @@ typedef struct {
         K8sFileOptions opts;
         uint64_t file_bytes;   /* size of the current file */
         uint64_t total_bytes;  /* bytes ever written, for --log-global-size-max */
-        char *buf;             /* allocated on first output: an idle monitor keeps no buffer */
-        size_t used;
+        uint64_t written_back; /* file offset up to which writeback was started */
+        struct iovec iov[K8S_IOV_MAX];
+        int n_iov;
+        size_t iov_bytes;
         TimestampCache ts_cache;
         guint write_errors;
 } K8sSink;
@@ -52,16 +58,52 @@ static void report_write_error(K8sSink *s, int err, size_t lost)
                 log_warning("writing %s failed (%u times): %s", s->path, s->write_errors, g_strerror(-err));
 }
 
-static void flush_buf(K8sSink *s)
+/* Starts writeback of what was written since the last call (see the comment at the top). */
+static void start_writeback(K8sSink *s)
 {
-        int r;
-
-        if (!s->used)
+        if (!s->opts.sync_writeback || s->file_bytes < s->written_back + K8S_WRITEBACK_BYTES)
                 return;
-        r = write_all(s->fd, s->buf, s->used);
-        if (r < 0)
-                report_write_error(s, r, s->used);
-        s->used = 0;
+        (void) sync_file_range(s->fd, s->written_back, s->file_bytes - s->written_back, SYNC_FILE_RANGE_WRITE);
+        s->written_back = s->file_bytes;
+}
+
+static void flush_iov(K8sSink *s)
+{
+        struct iovec *iov = s->iov;
+        int n = s->n_iov;
+        size_t left = s->iov_bytes;
+
+        s->file_bytes += s->iov_bytes;
+        while (n > 0) {
+                ssize_t w = writev(s->fd, iov, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        report_write_error(s, w < 0 ? -errno : -EIO, left);
+                        break;
+                }
+                left -= w;
+                /* Short writes to regular files only happen on errors such as ENOSPC; go on
+                 * from where the kernel stopped. */
+                while (n > 0 && (size_t) w >= iov->iov_len) {
+                        w -= iov->iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov->iov_base = (char *) iov->iov_base + w;
+                        iov->iov_len -= w;
+                }
+        }
+        s->n_iov = 0;
+        s->iov_bytes = 0;
+        start_writeback(s);
+}
+
+static void add_iov(K8sSink *s, const void *data, size_t len)
+{
+        s->iov[s->n_iov++] = (struct iovec) { (void *) data, len };
+        s->iov_bytes += len;
 }
 
 /* Truncating reopen, as conmon: a new file is renamed over the path, the old content goes. */
@@ -79,7 +121,7 @@ static int reopen_truncate(K8sSink *s)
         }
         fd_close(s->fd);
         s->fd = steal_fd(&fd);
-        s->file_bytes = 0;
+        s->file_bytes = s->written_back = 0;
         return 0;
 }
 
@@ -106,7 +148,7 @@ static int reopen_rotate(K8sSink *s)
                 return -errno;
         fd_close(s->fd);
         s->fd = steal_fd(&fd);
-        s->file_bytes = 0;
+        s->file_bytes = s->written_back = 0;
         s->base.stats.rotations++;
         return 0;
 }
@@ -116,17 +158,11 @@ static int k8s_reopen(LogSink *sink)
         K8sSink *s = (K8sSink *) sink;
         int r;
 
-        flush_buf(s);
+        flush_iov(s);
         r = s->opts.rotate ? reopen_rotate(s) : reopen_truncate(s);
         if (r < 0)
                 log_warning("reopening %s failed, logging on to the old file: %s", s->path, g_strerror(-r));
         return r;
-}
-
-static void append(K8sSink *s, const void *data, size_t len)
-{
-        memcpy(s->buf + s->used, data, len);
-        s->used += len;
 }
 
 static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, const char *content, size_t len,
@@ -138,67 +174,58 @@ static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, cons
                 s->base.stats.bytes_dropped += len;
                 return;
         }
-        if (s->opts.size_max > 0 && s->file_bytes + record > (uint64_t) s->opts.size_max && s->file_bytes > 0)
+        if (s->opts.size_max > 0 && s->file_bytes + s->iov_bytes + record > (uint64_t) s->opts.size_max &&
+            s->file_bytes + s->iov_bytes > 0)
                 k8s_reopen(&s->base);
-        if (record > K8S_BUF_SIZE - s->used)
-                flush_buf(s);
-        if (record > K8S_BUF_SIZE) {
-                struct iovec iov[3] = { { (void *) prefix, prefix_len }, { (void *) content, len }, { "\n", 1 } };
-                ssize_t n = writev(s->fd, iov, full ? 2 : 3);
-                if (n < 0 || (size_t) n != record) {
-                        /* Short writes to regular files only happen on errors such as ENOSPC. */
-                        report_write_error(s, n < 0 ? -errno : -EIO, len);
-                        return;
-                }
-        } else {
-                append(s, prefix, prefix_len);
-                append(s, content, len);
-                if (!full)
-                        append(s, "\n", 1);
-        }
-        s->file_bytes += record;
+        if (s->n_iov + 3 > K8S_IOV_MAX)
+                flush_iov(s);
+        add_iov(s, prefix, prefix_len);
+        add_iov(s, content, len);
+        if (!full)
+                add_iov(s, "\n", 1);
         s->total_bytes += record;
 }
 
 static void k8s_write(LogSink *sink, StreamId stream, const char *buf, size_t len, const struct timespec *now)
 {
         K8sSink *s = (K8sSink *) sink;
-        char prefix[K8S_PREFIX_MAX + 1];
+        /* Both prefixes outlive the writev of this chunk: they live until k8s_write returns. */
+        char prefix[2][K8S_PREFIX_MAX + 1];
         int idx = stream_index(stream);
         size_t prefix_len;
         const char *end = buf + len;
 
-        if (!s->buf)
-                s->buf = g_malloc(K8S_BUF_SIZE);
-        log_format_timestamp(&s->ts_cache, now, prefix);
+        log_format_timestamp(&s->ts_cache, now, prefix[0]);
         prefix_len = LOG_TIMESTAMP_LEN;
-        prefix[prefix_len++] = ' ';
-        memcpy(prefix + prefix_len, stream_name(stream), 6);
+        prefix[0][prefix_len++] = ' ';
+        memcpy(prefix[0] + prefix_len, stream_name(stream), 6);
         prefix_len += 6;
-        prefix[prefix_len++] = ' ';
-        prefix[prefix_len + 1] = ' ';
+        prefix[0][prefix_len] = ' ';
+        prefix[0][prefix_len + 2] = ' ';
+        memcpy(prefix[1], prefix[0], sizeof(prefix[0]));
+        prefix[0][prefix_len + 1] = 'F';
+        prefix[1][prefix_len + 1] = 'P';
 
         while (buf < end) {
                 const char *nl = memchr(buf, '\n', end - buf);
                 gboolean full = nl != NULL;
                 size_t piece = full ? (size_t) (nl - buf) + 1 : (size_t) (end - buf);
 
-                prefix[prefix_len] = full ? 'F' : 'P';
-                write_record(s, prefix, prefix_len + 2, buf, piece, full);
+                write_record(s, prefix[full ? 0 : 1], prefix_len + 3, buf, piece, full);
                 s->base.stats.records[idx]++;
                 if (!full)
                         s->base.stats.partial_records++;
                 buf += piece;
         }
         s->base.stats.bytes[idx] += len;
-        flush_buf(s);
+        flush_iov(s);
 }
 
 static void k8s_flush(LogSink *sink, gboolean sync)
 {
         K8sSink *s = (K8sSink *) sink;
 
-        flush_buf(s);
+        flush_iov(s);
         if (sync && fsync(s->fd) < 0 && errno != EINVAL)
                 log_warning("fsync %s: %s", s->path, g_strerror(errno));
 }
@@ -207,9 +234,8 @@ static void k8s_free(LogSink *sink)
 {
         K8sSink *s = (K8sSink *) sink;
 
-        flush_buf(s);
+        flush_iov(s);
         fd_close(s->fd);
-        g_free(s->buf);
         g_free(s->path);
         g_strfreev(s->opts.allowlist_dirs);
         g_free(s);

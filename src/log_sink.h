@@ -62,6 +62,7 @@ typedef struct {
         gboolean rotate;
         int max_files;
         char **allowlist_dirs;
+        gboolean sync_writeback; /* the file is fsync()ed at exit: start writeback as we go */
 } K8sFileOptions;
 
 /* Opens (creates) the file now, so a bad path is reported before the monitor forks. */

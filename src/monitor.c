@@ -91,6 +91,7 @@ static gboolean open_log_sinks(Monitor *m, GError **error)
                         .rotate = cfg->log_rotate,
                         .max_files = cfg->log_max_files,
                         .allowlist_dirs = cfg->log_allowlist_dirs,
+                        .sync_writeback = !cfg->no_sync_log,
                 };
                 if (!(sink = log_k8s_new(&o, error)))
                         return FALSE;
