@@ -234,15 +234,17 @@ static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
 static int bind_in_dir(int listen_fd, const char *dir, const char *name, char **ret_path)
 {
         g_auto(AutoFd) dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        struct sockaddr_un addr;
+        int len;
 
         if (dfd < 0)
                 return -errno;
-        /* sun_path holds 108 bytes; bundle paths may be longer, /proc/self/fd/N/attach is not. */
-        g_snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, name);
+        len = unix_address_in_dir(&addr, dfd, name);
+        if (len < 0)
+                return len;
         if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
                 return -errno;
-        if (bind(listen_fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
+        if (bind(listen_fd, (struct sockaddr *) &addr, len) < 0)
                 return -errno;
         *ret_path = g_build_filename(dir, name, NULL);
         return 0;

@@ -298,10 +298,10 @@ static ControlServer *server_alloc(const ControlOps *ops, gpointer data, JsonApi
 /* Binds @name in @dir_fd (through /proc/self/fd: bundle paths may exceed sun_path). */
 static int bind_in_dir(ControlServer *s)
 {
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        struct sockaddr_un addr;
         struct stat st;
         mode_t old_umask;
-        int r;
+        int r, len;
 
         if (fstatat(s->dir_fd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                 /* A stale socket from an earlier run is replaced; anything else is not ours. */
@@ -310,12 +310,12 @@ static int bind_in_dir(ControlServer *s)
                 if (unlinkat(s->dir_fd, s->name, 0) < 0)
                         return -errno;
         }
-        if ((size_t) g_snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", s->dir_fd, s->name) >=
-            sizeof(addr.sun_path))
-                return -ENAMETOOLONG;
+        len = unix_address_in_dir(&addr, s->dir_fd, s->name);
+        if (len < 0)
+                return len;
         /* Created 0600 from the start: there is no window in which others may connect. */
         old_umask = umask(0177);
-        r = bind(s->listen_fd, (struct sockaddr *) &addr, sizeof(addr));
+        r = bind(s->listen_fd, (struct sockaddr *) &addr, len);
         umask(old_umask);
         if (r < 0)
                 return -errno;

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,4 +91,15 @@ int write_file_atomic(const char *path, const char *data, size_t len, mode_t mod
         if (r < 0)
                 unlink(tmp);
         return r;
+}
+
+int unix_address_in_dir(struct sockaddr_un *sa, int dirfd, const char *name)
+{
+        int n;
+
+        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        n = snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+        if (n < 0 || (size_t) n >= sizeof(sa->sun_path))
+                return -ENAMETOOLONG;
+        return (int) (offsetof(struct sockaddr_un, sun_path) + n + 1);
 }

@@ -4,6 +4,7 @@
 
 #include <glib.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 typedef int AutoFd;
 void fd_close(int fd);
@@ -34,3 +35,11 @@ int write_file_atomic(const char *path, const char *data, size_t len, mode_t mod
 
 /* write(2) all of @buf, retrying on EINTR and short writes (blocking fds).  0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
+
+/**
+ * unix_address_in_dir() - fill @sa with the name of socket @name in the directory open as
+ * @dirfd, addressed as /proc/self/fd/DIRFD/NAME: sun_path holds 108 bytes, and bundle paths
+ * (podman's are ~130) are often longer.
+ * Return: the address length for bind(2)/connect(2), or -ENAMETOOLONG.
+ */
+int unix_address_in_dir(struct sockaddr_un *sa, int dirfd, const char *name);

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "logging.h"
 
 #define CONTROL_SOCKET_NAME "vigil.sock"
@@ -213,32 +214,6 @@ static void op_get_state(gpointer data, ControlState *st)
         st->created_usec = m->created_usec;
         st->started_usec = m->started_usec;
         st->finished_usec = m->finished_usec;
-}
-
-/*
- * The container's cgroup directory for @controller, from /proc/PID/cgroup: the unified
- * hierarchy when the host is cgroup v2 only (@controller NULL), else the v1 hierarchy
- * that carries @controller.  NULL when unknown.
- */
-static char *cgroup_dir(const char *proc_cgroup, const char *controller)
-{
-        g_auto(GStrv) lines = g_strsplit(proc_cgroup, "\n", -1);
-
-        for (char **l = lines; *l; l++) {
-                g_auto(GStrv) f = g_strsplit(*l, ":", 3);
-                g_auto(GStrv) names = NULL;
-                if (g_strv_length(f) != 3 || f[2][0] != '/')
-                        continue;
-                if (!controller) {
-                        if (g_str_equal(f[0], "0") && !*f[1])
-                                return g_build_filename("/sys/fs/cgroup", f[2], NULL);
-                        continue;
-                }
-                names = g_strsplit(f[1], ",", -1);
-                if (g_strv_contains((const char *const *) names, controller))
-                        return g_build_filename("/sys/fs/cgroup", controller, f[2], NULL);
-        }
-        return NULL;
 }
 
 /* The number on the first line of @file under @dir, or on the line "@key N"; -1 if none. */

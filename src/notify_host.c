@@ -97,10 +97,10 @@ int notify_socket_connect(const char *address)
                 dir = open(dirname, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (dir < 0)
                         return -errno;
-                if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dir, base) >=
-                    sizeof(sa.sun_path))
-                        return -ENAMETOOLONG;
-                salen = offsetof(struct sockaddr_un, sun_path) + strlen(sa.sun_path) + 1;
+                int n = unix_address_in_dir(&sa, dir, base);
+                if (n < 0)
+                        return n;
+                salen = n;
         }
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)

@@ -224,20 +224,19 @@ static int open_container_socket(const char *path)
 {
         g_autofree char *dirname = g_path_get_dirname(path);
         g_autofree char *base = g_path_get_basename(path);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa;
         AutoFd dir = -1;
         AutoFd fd = -1;
-        int one = 1;
+        int one = 1, len;
 
         if (mkdir(dirname, 0755) < 0 && errno != EEXIST)
                 return -errno;
         dir = open(dirname, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir < 0)
                 return -errno;
-        /* Bundle paths are often longer than sun_path (podman's are ~130 bytes). */
-        if ((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dir, base) >=
-            sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
+        len = unix_address_in_dir(&sa, dir, base);
+        if (len < 0)
+                return len;
         if (unlinkat(dir, base, 0) < 0 && errno != ENOENT)
                 return -errno;
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -245,7 +244,7 @@ static int open_container_socket(const char *path)
                 return -errno;
         if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
                 return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        if (bind(fd, (struct sockaddr *) &sa, len) < 0)
                 return -errno;
         /* Any container user may notify (runc#2041); who is relayed is decided per datagram. */
         if (chmod(sa.sun_path, 0777) < 0)

@@ -11,10 +11,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fdutil.h"
 #include "logging.h"
-
-#define CGROUP_ROOT "/sys/fs/cgroup"
 
 gboolean oom_parse_kill_count(const char *text, guint64 *ret_count)
 {
@@ -29,33 +28,10 @@ gboolean oom_parse_kill_count(const char *text, guint64 *ret_count)
 
 char *oom_cgroup_dir(const char *proc_cgroup, gboolean *ret_v2)
 {
-        g_auto(GStrv) lines = g_strsplit(proc_cgroup, "\n", -1);
-        char *unified = NULL;
+        char *dir = cgroup_dir(proc_cgroup, "memory");
 
-        for (char **l = lines; *l; l++) {
-                g_auto(GStrv) f = g_strsplit(*l, ":", 3);
-                if (g_strv_length(f) != 3)
-                        continue;
-                if (g_str_equal(f[0], "0") && g_str_equal(f[1], "")) {
-                        g_free(unified);
-                        unified = g_strdup(f[2]);
-                        continue;
-                }
-                g_auto(GStrv) controllers = g_strsplit(f[1], ",", -1);
-                if (g_strv_contains((const char *const *) controllers, "memory")) {
-                        g_free(unified);
-                        *ret_v2 = FALSE;
-                        return g_build_filename(CGROUP_ROOT, "memory", f[2], NULL);
-                }
-        }
-        /* No v1 memory controller: the unified hierarchy, when it is the one mounted at the root. */
-        if (unified) {
-                char *dir = g_build_filename(CGROUP_ROOT, unified, NULL);
-                g_free(unified);
-                *ret_v2 = TRUE;
-                return dir;
-        }
-        return NULL;
+        *ret_v2 = dir == NULL;
+        return dir ? dir : cgroup_dir(proc_cgroup, NULL);
 }
 
 static gboolean read_count(OomWatch *w, guint64 *ret)
