@@ -23,7 +23,9 @@
 
 #include "json_lazy.h"
 
-#define CONTROL_INTERFACE "io.vigil.Monitor"
+#include "vigil-protocol.h"
+
+#define CONTROL_INTERFACE VIGIL_VARLINK_INTERFACE
 
 typedef enum {
         CONTROL_STATUS_CREATING,        /* the runtime is creating the container */

@@ -28,7 +28,6 @@
 #include "cgroup.h"
 #include "logging.h"
 
-#define CONTROL_SOCKET_NAME "vigil.sock"
 
 /* The socket's path, or NULL when there is none (--control-socket none, or an exec session
  * without an explicit path: its bundle is the container's, whose monitor owns vigil.sock). */
@@ -38,7 +37,7 @@ static char *control_socket_path(const VigilConfig *cfg)
                 return g_str_equal(cfg->control_socket, "none") ? NULL : g_strdup(cfg->control_socket);
         if (cfg->exec || !cfg->bundle)
                 return NULL;
-        return g_build_filename(cfg->bundle, CONTROL_SOCKET_NAME, NULL);
+        return g_build_filename(cfg->bundle, VIGIL_CONTROL_SOCKET_NAME, NULL);
 }
 
 static gboolean exe_identity(pid_t pid, dev_t *ret_dev, ino_t *ret_ino)

@@ -21,7 +21,9 @@
 
 #include "version.h"
 
-#define IFACE "io.vigil.Monitor."
+#include "vigil-protocol.h"
+
+#define IFACE VIGIL_VARLINK_INTERFACE "."
 #define REPLY_MAX (16 * 1024 * 1024)
 
 typedef struct {
@@ -73,7 +75,7 @@ static int connect_target(const char *target, Conn *conn)
         int dfd, fd, r;
 
         if (stat(target, &st) == 0 && S_ISDIR(st.st_mode))
-                path = g_build_filename(target, "vigil.sock", NULL);
+                path = g_build_filename(target, VIGIL_CONTROL_SOCKET_NAME, NULL);
         else
                 path = g_strdup(target);
         dir = g_path_get_dirname(path);
