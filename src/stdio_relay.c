@@ -36,6 +36,7 @@ int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean terminal, gboo
         r->stdin_pending = g_byte_array_new();
         if (passthrough)
                 return 0;
+        r->awaiting_terminal = terminal;
         /* With a terminal the pipe carries only the runtime's own stderr messages. */
         if (terminal) {
                 r->out_w[0] = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -70,6 +71,9 @@ int stdio_relay_set_terminal(StdioRelay *r, int master_fd)
                 return -errno;
         r->master = r->stdin_w = master_fd;
         r->out_r[0] = out;
+        r->awaiting_terminal = FALSE;
+        if (r->stdin_pending->len)
+                stdio_relay_write_stdin(r, NULL, 0);
         return 0;
 }
 
@@ -239,6 +243,11 @@ gboolean stdio_relay_stdin_has_room(const StdioRelay *r)
 
 gboolean stdio_relay_write_stdin(StdioRelay *r, const char *buf, size_t len)
 {
+        /* An exec client sends input before the runtime has made the terminal: hold it. */
+        if (r->awaiting_terminal) {
+                g_byte_array_append(r->stdin_pending, (const guint8 *) buf, len);
+                return stdio_relay_stdin_has_room(r);
+        }
         if (r->stdin_w < 0)
                 return TRUE; /* no stdin (no -i, or already closed): input is discarded */
         g_byte_array_append(r->stdin_pending, (const guint8 *) buf, len);

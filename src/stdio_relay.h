@@ -31,6 +31,7 @@ typedef struct {
         gpointer stdin_room_data;
         char *buf;
         int master;             /* -t: the pty master (also stdin_w), else -1 */
+        gboolean awaiting_terminal; /* -t before the pty arrived: client input is held */
         gboolean started;
         gboolean paused;
 } StdioRelay;
