@@ -107,3 +107,30 @@ def container(env, tmp_path):
     yield make
     for c in made:
         c.cleanup()
+
+
+@pytest.fixture(scope="session")
+def podman_alt(env):
+    """A second, independent podman store (SCRATCH/pm-alt) for test files other than
+    test_podman.py, so two session fixtures never share (and wipe) one store."""
+    import test_podman as tp
+    if not shutil.which("podman"):
+        pytest.skip("podman not installed")
+    root = os.path.join(SCRATCH, "pm-alt")
+    if os.path.exists(root):
+        tp._unmount_under(root)
+        shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    if len(os.path.join(root, "runroot")) > 50:
+        import hashlib
+        link = "/run/vigil-it-%s" % hashlib.sha256(root.encode()).hexdigest()[:8]
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(root, link)
+        root = link
+    p = tp.Podman(env.monitor, root, os.path.join(env.rootfs.dir, "rootfs"))
+    yield p
+    p.cleanup()
+    tp._unmount_under(os.path.realpath(p.root))
+    if os.path.islink(p.root):
+        os.unlink(p.root)

@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""journald log driver (issue 4).  Needs a private systemd-journald; run through the wrapper:
+
+    tests/integration/with-private-journald.sh /usr/bin/python3 -m pytest -q \\
+        tests/integration/test_journald.py
+
+Skipped unless VIGIL_PRIVATE_JOURNALD=1 (set by the wrapper).  Integrity workload: 120 MB
+(60 + 60 MB) from genstream."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+import monitor as m
+import streams
+from conftest import SCRATCH, vigil_only
+
+pytestmark = pytest.mark.skipif(os.environ.get("VIGIL_PRIVATE_JOURNALD") != "1",
+                                reason="needs tests/integration/with-private-journald.sh")
+
+IMAGE = "localhost/busybox:latest"
+
+
+def _journal_sync():
+    subprocess.run(["journalctl", "--sync"], capture_output=True, timeout=60)
+
+
+def _entries(cid, *, stable=True):
+    """All entries of a container (journalctl -a -o json), after journald caught up."""
+    def read():
+        r = subprocess.run(["journalctl", "-a", "-o", "json", "--no-pager", "CONTAINER_ID_FULL=" + cid],
+                           capture_output=True, timeout=120)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    _journal_sync()
+    prev = read()
+    if stable:
+        while True:
+            time.sleep(0.2)
+            _journal_sync()
+            cur = read()
+            if len(cur) == len(prev):
+                return cur
+            prev = cur
+    return prev
+
+
+def _b(v):
+    """journalctl -o json: a string, or an array of byte values for binary/unprintable data."""
+    if isinstance(v, list):
+        return bytes(v)
+    return v.encode()
+
+
+def _msgs(entries, prio):
+    return [(_b(e["MESSAGE"]), e.get("CONTAINER_PARTIAL_MESSAGE")) for e in entries
+            if e["PRIORITY"] == str(prio)]
+
+
+SCRIPT = ("echo out-line; echo err-line >&2; head -c 100000 /dev/zero | tr '\\0' x; echo; "
+          "printf 'tail-partial'")
+
+
+@vigil_only  # --log-label: conmon 2.2 (2.1.6 lacks it)
+@pytest.mark.parametrize("tag", [None, "my-tag"])
+def test_journald_fields(container, tag):
+    opts = ["--log-label", "VIGIL_A=b", "--log-label", "VIGIL_EMPTY="]
+    if tag:
+        opts += ["--log-tag", tag]
+    c = container(["sh", "-c", SCRIPT], log=["journald"], name="jctr-" + (tag or "notag"), opts=opts)
+    assert c.run() == 0
+    c.wait_monitor_gone()
+    es = _entries(c.cid)
+    for e in es:
+        assert e["CONTAINER_ID_FULL"] == c.cid
+        assert e["CONTAINER_ID"] == c.cid[:12]
+        assert e["CONTAINER_NAME"] == c.name
+        assert e["SYSLOG_IDENTIFIER"] == (tag or c.name)
+        assert e.get("CONTAINER_TAG") == tag
+        assert e["VIGIL_A"] == "b"
+        assert e["VIGIL_EMPTY"] == ""
+        assert e["PRIORITY"] in ("6", "3")
+    out = _msgs(es, 6)
+    err = _msgs(es, 3)
+    assert err == [(b"err-line\n", None)]
+    assert out[0] == (b"out-line\n", None)
+    # The 100000-byte line: partial pieces, then the final piece with the newline.
+    long_pieces = out[1:-1]
+    assert b"".join(p for p, _ in long_pieces) == b"x" * 100000 + b"\n"
+    assert len(long_pieces) >= 2
+    assert all(flag == "true" for _, flag in long_pieces[:-1])
+    assert long_pieces[-1][1] is None
+    # The final partial line is sent (partial) when the stream ends.
+    assert out[-1] == (b"tail-partial", "true")
+
+
+@vigil_only  # --no-container-partial-message: conmon 2.2
+def test_journald_no_partial_field(container):
+    c = container(["sh", "-c", SCRIPT], log=["journald"], opts=["--no-container-partial-message"])
+    assert c.run() == 0
+    c.wait_monitor_gone()
+    es = _entries(c.cid)
+    assert all("CONTAINER_PARTIAL_MESSAGE" not in e for e in es)
+    assert b"".join(_b(e["MESSAGE"]) for e in es if e["PRIORITY"] == "6") == (
+        b"out-line\n" + b"x" * 100000 + b"\ntail-partial")
+
+
+def test_journald_and_k8s_file(container):
+    c = container(["sh", "-c", SCRIPT], log=[])
+    c.log = ["k8s-file:" + c.log_path, "journald"]
+    assert c.run() == 0
+    c.wait_monitor_gone()
+    want_out = b"out-line\n" + b"x" * 100000 + b"\ntail-partial"
+    _, st = m.parse_k8s_log(c.read_log())
+    assert st == {"stdout": want_out, "stderr": b"err-line\n"}
+    es = _entries(c.cid)
+    assert b"".join(_b(e["MESSAGE"]) for e in es if e["PRIORITY"] == "6") == want_out
+    assert b"".join(_b(e["MESSAGE"]) for e in es if e["PRIORITY"] == "3") == b"err-line\n"
+
+
+@pytest.mark.slow
+def test_journald_integrity(container):
+    """120 MB of hostile output (genstream, both streams at once) rebuilt from the journal
+    (`journalctl -o export`, partial entries joined) byte for byte."""
+    c = container(["/genstream", "5", "60000000", "60000000", "/tmp/gen"], log=["journald"])
+    streams.install_genstream(SCRATCH, os.path.join(c.bundle, "rootfs"))
+    assert c.run(timeout=300) == 0
+    c.wait_monitor_gone(timeout=120)
+    exp = streams.read_expected(os.path.join(c.bundle, "rootfs"))
+    _journal_sync()
+    sh = streams.StreamHash()
+    total = sum(n for _, n in exp.values())
+    deadline = time.monotonic() + 120
+    while True:
+        sh = streams.StreamHash()
+        p = subprocess.Popen(["journalctl", "-o", "export", "--no-pager", "CONTAINER_ID_FULL=" + c.cid],
+                             stdout=subprocess.PIPE)
+        for e in streams.iter_journal_export(p.stdout):
+            s = {b"6": "stdout", b"3": "stderr"}[e["PRIORITY"]]
+            sh.add(s, e["MESSAGE"])
+            sh.records += 1
+        assert p.wait(120) == 0
+        if sum(sh.n.values()) >= total or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+        _journal_sync()
+    assert sh.result() == exp
+
+
+# --- podman --log-driver journald --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def podman_j(podman_alt):
+    """podman_alt with the journald events backend (podman logs -f needs it)."""
+    conf = podman_alt.env["CONTAINERS_CONF"]
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace('events_logger = "file"', 'events_logger = "journald"'))
+    yield podman_alt
+    with open(conf, "w") as f:
+        f.write(text)
+
+
+@pytest.mark.podman
+def test_podman_journald_logs(podman_j):
+    p = podman_j
+    n = p.name()
+    r = p("run", "--name", n, "--log-driver", "journald", IMAGE, "sh", "-c",
+          "echo j-out; echo j-err >&2; printf j-partial")
+    assert r.returncode == 0, r.err
+    _journal_sync()
+    r = p("logs", n, check=True)
+    assert r.out == "j-out\nj-partial"
+    assert r.err == "j-err\n"
+    p("rm", n, check=True)
+
+
+@pytest.mark.podman
+def test_podman_journald_logs_follow(podman_j):
+    p = podman_j
+    n = p.name()
+    p("run", "-d", "--name", n, "--log-driver", "journald", IMAGE, "sh", "-c",
+      "i=0; while [ $i -lt 10 ]; do echo jf-$i; i=$((i+1)); sleep 0.1; done", check=True)
+    r = p("logs", "-f", n, timeout=60)
+    assert r.returncode == 0, r.err
+    assert r.out == "".join("jf-%d\n" % i for i in range(10))
+    p("rm", n, check=True)
