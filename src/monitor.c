@@ -263,6 +263,11 @@ static void on_stdin_room(gpointer data)
         attach_resume_input(((Monitor *) data)->attach);
 }
 
+static void on_log_rotated(gpointer data)
+{
+        monitor_control_emit(data, "log-rotated", NULL);
+}
+
 /* --- setup after daemonising ------------------------------------------------------------ */
 
 static gboolean become_daemon_child(Monitor *m, GError **error)
@@ -332,7 +337,8 @@ static gboolean open_bundle_endpoints(Monitor *m, GError **error)
         m->stdio.output = on_output;
         m->stdio.output_data = m;
         m->stdio.stdin_room = on_stdin_room;
-        m->stdio.stdin_room_data = m;
+        m->stdio.hook_data = m;
+        m->stdio.log_rotated = on_log_rotated;
         r = ctl_fifos_open(&m->ctl, cfg->bundle, on_ctl, m);
         if (r < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to create ctl FIFOs in %s: %s",

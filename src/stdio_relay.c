@@ -84,6 +84,13 @@ void stdio_relay_child_spawned(StdioRelay *r)
         fd_clear(&r->out_w[1]);
 }
 
+/* One log-rotated event per rotation, however many one chunk caused. */
+static void announce_rotations(StdioRelay *r, const LogSink *sink, uint64_t before)
+{
+        for (uint64_t n = before; r->log_rotated && n < sink->stats.rotations; n++)
+                r->log_rotated(r->hook_data);
+}
+
 static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len)
 {
         struct timespec now;
@@ -91,7 +98,9 @@ static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len
         clock_gettime(CLOCK_REALTIME, &now);
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
+                uint64_t rotations = sink->stats.rotations;
                 sink->ops->write(sink, stream, buf, len, &now);
+                announce_rotations(r, sink, rotations);
         }
         if (r->output)
                 r->output(stream, buf, len, r->output_data);
@@ -229,7 +238,7 @@ static gboolean on_stdin_writable(int fd, GIOCondition cond, gpointer data)
                 return G_SOURCE_REMOVE;
         }
         if (had_no_room && stdio_relay_stdin_has_room(r) && r->stdin_room)
-                r->stdin_room(r->stdin_room_data);
+                r->stdin_room(r->hook_data);
         if (r->stdin_pending->len)
                 return G_SOURCE_CONTINUE;
         r->stdin_source = 0;
@@ -275,7 +284,9 @@ void stdio_relay_reopen_logs(StdioRelay *r)
 {
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
+                uint64_t rotations = sink->stats.rotations;
                 sink->ops->reopen(sink);
+                announce_rotations(r, sink, rotations);
         }
 }
 

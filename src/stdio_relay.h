@@ -28,7 +28,8 @@ typedef struct {
         StdioOutputFunc output; /* attach broadcast, after the sinks */
         gpointer output_data;
         void (*stdin_room)(gpointer user_data); /* queued stdin fell below the bound */
-        gpointer stdin_room_data;
+        void (*log_rotated)(gpointer user_data); /* a sink started a new file (rotation) */
+        gpointer hook_data;     /* for stdin_room and log_rotated */
         char *buf;
         int master;             /* -t: the pty master (also stdin_w), else -1 */
         gboolean awaiting_terminal; /* -t before the pty arrived: client input is held */

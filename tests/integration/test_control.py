@@ -256,6 +256,19 @@ def test_wait_exit_code_and_started_event(container):
     assert params["exit_code"] == 7 and params["signal"] == 0
 
 
+def test_log_rotated_event(container):
+    script = "sleep 0.3; i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"
+    c = container(["sh", "-c", script], opts=("--log-size-max", "2000", "--log-rotate", "--log-max-files", "3"))
+    c.create()
+    with vc.Connection(sock_path(c), timeout=20) as sub:
+        stream = sub.stream(IFACE + "Subscribe")
+        assert next(stream)["event"]["type"] == "subscribed"
+        c.start()
+        types = [e["event"]["type"] for e in stream]
+    assert types.count("log-rotated") >= 3
+    assert types[-1] == "exited"
+
+
 def test_subscribe_needs_more_and_oneway(container):
     c = running(container)
     with vc.Connection(sock_path(c)) as conn:
