@@ -116,18 +116,7 @@ def podman_alt(env):
     import test_podman as tp
     if not shutil.which("podman"):
         pytest.skip("podman not installed")
-    root = os.path.join(SCRATCH, "pm-alt")
-    if os.path.exists(root):
-        tp._unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(root)
-    if len(os.path.join(root, "runroot")) > 50:
-        import hashlib
-        link = "/run/vigil-it-%s" % hashlib.sha256(root.encode()).hexdigest()[:8]
-        if os.path.islink(link):
-            os.unlink(link)
-        os.symlink(root, link)
-        root = link
+    root = tp.podman_root("pm-alt")
     p = tp.Podman(env.monitor, root, os.path.join(env.rootfs.dir, "rootfs"))
     yield p
     p.cleanup()

@@ -380,20 +380,8 @@ def npodman(env, notifier):
     import shutil
     if not shutil.which("podman"):
         pytest.skip("podman not installed")
-    from conftest import SCRATCH
-    from test_podman import Podman, _unmount_under
-    import hashlib
-    root = os.path.join(SCRATCH, "podman-notify")
-    if os.path.exists(root):
-        _unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
-    os.makedirs(root)
-    if len(os.path.join(root, "runroot")) > 50:
-        link = "/run/vigil-nt-%s" % hashlib.sha256(root.encode()).hexdigest()[:8]
-        if os.path.islink(link):
-            os.unlink(link)
-        os.symlink(root, link)
-        root = link
+    from test_podman import Podman, _unmount_under, podman_root
+    root = podman_root("podman-notify")
     rootfs = os.path.join(root, "rootfs-notify")
     subprocess.run(["cp", "-a", os.path.join(env.rootfs.dir, "rootfs"), rootfs], check=True, timeout=60)
     nh.install_notifier(notifier, rootfs)

@@ -30,15 +30,15 @@ def _unmount_under(path):
             subprocess.run(["umount", "-l", point], capture_output=True, timeout=30)
 
 
-def podman_root():
-    """A fresh directory for podman's state.
+def podman_root(name="podman"):
+    """A fresh directory SCRATCH/<name> for podman's state.
 
     podman refuses a --runroot longer than 50 characters ("the specified runroot is longer
     than 50 characters"), and the exit command (`podman container cleanup`) passes it
     explicitly, so a long path silently costs 20 s per run.  Keep it short: outside pytest's
     basetemp, and behind a symlink in /run if the build dir itself is too deep.
     """
-    root = os.path.join(SCRATCH, "podman")
+    root = os.path.join(SCRATCH, name)
     if os.path.exists(root):
         _unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
