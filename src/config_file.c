@@ -92,19 +92,25 @@ gboolean config_parse_bool(const char *text, gboolean *ret)
         return FALSE;
 }
 
+/* A decimal number at the start of @text (no sign, no space); *@ret_end points after it. */
+static gboolean parse_uint_prefix(const char *text, guint64 *ret, char **ret_end)
+{
+        if (!g_ascii_isdigit(text[0]))
+                return FALSE;
+        errno = 0;
+        *ret = g_ascii_strtoull(text, ret_end, 10);
+        return errno == 0;
+}
+
 static gboolean parse_uint(const char *text, guint64 max, guint64 *ret)
 {
         char *end;
         guint64 v;
 
-        if (!g_ascii_isdigit(text[0]))
-                return FALSE;
-        errno = 0;
-        v = g_ascii_strtoull(text, &end, 10);
-        if (errno || v > max)
+        if (!parse_uint_prefix(text, &v, &end) || v > max || *end)
                 return FALSE;
         *ret = v;
-        return *end == '\0';
+        return TRUE;
 }
 
 gboolean config_parse_duration_ms(const char *text, unsigned *ret_ms)
@@ -116,11 +122,7 @@ gboolean config_parse_duration_ms(const char *text, unsigned *ret_ms)
         char *end;
         guint64 v;
 
-        if (!g_ascii_isdigit(text[0]))
-                return FALSE;
-        errno = 0;
-        v = g_ascii_strtoull(text, &end, 10);
-        if (errno)
+        if (!parse_uint_prefix(text, &v, &end))
                 return FALSE;
         for (size_t i = 0; i < G_N_ELEMENTS(units); i++) {
                 if (g_str_equal(end, units[i].suffix)) {

@@ -106,8 +106,14 @@ static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len
                 r->output(stream, buf, len, r->output_data);
 }
 
-/* One read; FALSE once the stream has ended (EOF, or EIO from a pty whose slave closed). */
-static gboolean read_once(StdioRelay *r, int idx)
+typedef enum {
+        READ_DATA,
+        READ_AGAIN,
+        READ_END,       /* EOF, an error, or EIO from a pty whose slave side closed */
+} ReadResult;
+
+/* One read, handed to the sinks and the attach clients. */
+static ReadResult read_once(StdioRelay *r, int idx)
 {
         ssize_t n;
 
@@ -118,13 +124,13 @@ static gboolean read_once(StdioRelay *r, int idx)
         while (n < 0 && errno == EINTR);
         if (n > 0) {
                 dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
-                return TRUE;
+                return READ_DATA;
         }
         if (n < 0 && errno == EAGAIN)
-                return TRUE;
+                return READ_AGAIN;
         if (n < 0 && errno != EIO)
                 log_warning("reading container %s: %s", idx ? "stderr" : "stdout", g_strerror(errno));
-        return FALSE;
+        return READ_END;
 }
 
 static void stop_stream(StdioRelay *r, int idx)
@@ -140,7 +146,7 @@ static gboolean on_output(int fd, GIOCondition cond, gpointer data)
         StdioRelay *r = data;
         int idx = fd == r->out_r[0] ? 0 : 1;
 
-        if (read_once(r, idx))
+        if (read_once(r, idx) != READ_END)
                 return G_SOURCE_CONTINUE;
         r->out_source[idx] = 0;
         fd_clear(&r->out_r[idx]);
@@ -180,15 +186,8 @@ void stdio_relay_drain(StdioRelay *r, gboolean sync_logs)
         for (int i = 0; i < 2; i++) {
                 if (r->out_r[i] < 0)
                         continue;
-                for (;;) {
-                        ssize_t n = read(r->out_r[i], r->buf ? r->buf : (r->buf = g_malloc(STDIO_READ_SIZE)),
-                                         STDIO_READ_SIZE);
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0)
-                                break;
-                        dispatch(r, i ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
-                }
+                while (read_once(r, i) == READ_DATA)
+                        ;
                 stop_stream(r, i);
         }
         for (guint i = 0; i < r->sinks->len; i++) {
