@@ -302,6 +302,7 @@ class Bench:
             if code is None:
                 raise RuntimeError("no exit file after %gs" % timeout)
             # The monitor is now running (waiting for) the exit command: still alive.
+            self.save_smaps(mon_pid, monitor, label)
             try:
                 ut, st = proc_cpu(mon_pid)
                 status = read_kv("/proc/%d/status" % mon_pid)
@@ -352,6 +353,18 @@ class Bench:
         res["rdir"] = rdir
         return res
 
+    def save_smaps(self, pid, monitor, label):
+        """--smaps DIR: keep the monitor's per-mapping memory, to see where it goes."""
+        if not self.args.smaps:
+            return
+        os.makedirs(self.args.smaps, exist_ok=True)
+        dest = os.path.join(self.args.smaps, "%s-%s-%d.smaps" % (os.path.basename(monitor), label,
+                                                                 self.counter))
+        try:
+            shutil.copyfile("/proc/%d/smaps" % pid, dest)
+        except OSError as e:
+            log("smaps of %d: %s" % (pid, e))
+
     def cleanup_run(self, res):
         if not self.args.keep:
             shutil.rmtree(res["rdir"], ignore_errors=True)
@@ -398,6 +411,7 @@ class Bench:
                 raise RuntimeError("the line never reached the log")
             time.sleep(self.args.idle_settle)
             pid = ctx["mon_pid"]
+            self.save_smaps(pid, monitor, "idle")
             st = read_kv("/proc/%d/status" % pid)
             sm = read_kv("/proc/%d/smaps_rollup" % pid)
             ctx["res"].update(idle_vmhwm_kb=st.get("VmHWM"), idle_vmrss_kb=st.get("VmRSS"),
@@ -528,6 +542,8 @@ def main():
                     "(default 1, quick 0)")
     ap.add_argument("--json", help="also write all raw results here")
     ap.add_argument("--keep", action="store_true", help="keep per-run directories and logs")
+    ap.add_argument("--smaps", metavar="DIR", help="save each monitor's /proc/PID/smaps at the "
+                    "end of a throughput run and when idle, for a per-mapping breakdown")
     args = ap.parse_args()
     q = args.quick
     reps = args.reps or (1 if q else 5)

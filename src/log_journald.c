@@ -5,9 +5,14 @@
  * CONTAINER_PARTIAL_MESSAGE for pieces).  A line that arrives in several reads is held (up to
  * JOURNALD_LINE_MAX bytes per stream) so that it lands as one entry; longer lines become
  * partial entries followed by the final piece.  MESSAGE keeps its newline, as conmon sends it.
+ *
+ * libsystemd is loaded when the first journald sink is made, not linked: it brings libgcrypt,
+ * liblz4, libzstd, liblzma and libcap along, about 120 kB of relocated data per process, which
+ * a monitor logging only to a file would carry for nothing.
  */
 #include "log_sink.h"
 
+#include <gmodule.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
@@ -19,6 +24,8 @@
 
 typedef struct {
         LogSink base;
+        GModule *libsystemd;
+        __typeof__(sd_journal_sendv) *sendv;
         GPtrArray *fields;     /* "KEY=value" strings shared by every entry */
         GString *pending[2];   /* per stream: a line without its newline yet */
         gboolean partial_field;
@@ -42,7 +49,7 @@ static void send_entry(JournaldSink *s, StreamId stream, const char *data, size_
         }
         if (partial && s->partial_field)
                 iov[n++] = (struct iovec) { (void *) "CONTAINER_PARTIAL_MESSAGE=true", 30 };
-        r = sd_journal_sendv(iov, n);
+        r = s->sendv(iov, n);
         if (r < 0) {
                 s->base.stats.bytes_dropped += len;
                 if (s->send_errors++ % 1000 == 0)
@@ -109,6 +116,7 @@ static void journald_free(LogSink *sink)
         g_ptr_array_unref(s->fields);
         g_string_free(s->pending[0], TRUE);
         g_string_free(s->pending[1], TRUE);
+        g_module_close(s->libsystemd);
         g_free(s);
 }
 
@@ -120,11 +128,37 @@ static const LogSinkOps journald_ops = {
         .free = journald_free,
 };
 
+static GModule *load_sendv(gpointer *sendv, GError **error)
+{
+        GModule *module = g_module_open(VIGIL_LIBSYSTEMD_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+
+        if (!module) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "journald log driver: cannot load %s: %s",
+                            VIGIL_LIBSYSTEMD_SONAME, g_module_error());
+                return NULL;
+        }
+        if (!g_module_symbol(module, "sd_journal_sendv", sendv)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "journald log driver: %s has no %s: %s",
+                            VIGIL_LIBSYSTEMD_SONAME, "sd_journal_sendv", g_module_error());
+                g_module_close(module);
+                return NULL;
+        }
+        return module;
+}
+
 LogSink *log_journald_new(const JournaldOptions *opts, GError **error)
 {
-        JournaldSink *s = g_new0(JournaldSink, 1);
-        GPtrArray *f = g_ptr_array_new_with_free_func(g_free);
+        gpointer sendv = NULL;
+        GModule *libsystemd = load_sendv(&sendv, error);
+        JournaldSink *s;
+        GPtrArray *f;
 
+        if (!libsystemd)
+                return NULL;
+        s = g_new0(JournaldSink, 1);
+        s->libsystemd = libsystemd;
+        s->sendv = sendv;
+        f = g_ptr_array_new_with_free_func(g_free);
         s->base.ops = &journald_ops;
         g_ptr_array_add(f, g_strdup_printf("CONTAINER_ID_FULL=%s", opts->cid));
         g_ptr_array_add(f, g_strdup_printf("CONTAINER_ID=%.12s", opts->cid));

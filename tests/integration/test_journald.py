@@ -8,6 +8,7 @@ Skipped unless VIGIL_PRIVATE_JOURNALD=1 (set by the wrapper).  Integrity workloa
 (60 + 60 MB) from genstream."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -93,6 +94,27 @@ def test_journald_fields(container, tag):
     assert long_pieces[-1][1] is None
     # The final partial line is sent (partial) when the stream ends.
     assert out[-1] == (b"tail-partial", "true")
+
+
+def _maps(pid, lib):
+    with open(f"/proc/{pid}/maps") as f:
+        return lib in f.read()
+
+
+@vigil_only  # libsystemd is loaded on first use; conmon links it
+def test_libsystemd_mapped_only_with_journald(container):
+    """A monitor that logs to a file never maps libsystemd (and libgcrypt, liblz4, ...)."""
+    for log, expect in ((None, False), (["journald"], True)):
+        kw = {"log": log} if log else {}
+        c = container(["sleep", "30"], **kw)
+        c.create()
+        c.start()
+        try:
+            assert _maps(c.monitor_pid, "libsystemd.so") == expect
+            assert _maps(c.monitor_pid, "libgcrypt.so") == expect
+        finally:
+            os.kill(c.container_pid, signal.SIGKILL)
+            c.wait_exit()
 
 
 @vigil_only  # --no-container-partial-message: conmon 2.2
