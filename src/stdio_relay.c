@@ -12,6 +12,9 @@
 
 /* Large reads amortise the per-chunk work (one clock read, one write per sink). */
 #define STDIO_READ_SIZE (64 * 1024)
+/* Reads per wake-up while data keeps coming: a busy container costs one poll() per burst,
+ * and 1 MiB is still short enough not to keep signals and clients waiting. */
+#define STDIO_BURST_READS 16
 #define STDIO_PIPE_SIZE (1024 * 1024)
 #define STDIN_QUEUE_MAX (1024 * 1024)
 
@@ -107,6 +110,7 @@ static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len
 }
 
 typedef enum {
+        READ_FULL,      /* a whole buffer: more is probably waiting */
         READ_DATA,
         READ_AGAIN,
         READ_END,       /* EOF, an error, or EIO from a pty whose slave side closed */
@@ -124,7 +128,7 @@ static ReadResult read_once(StdioRelay *r, int idx)
         while (n < 0 && errno == EINTR);
         if (n > 0) {
                 dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
-                return READ_DATA;
+                return n == STDIO_READ_SIZE ? READ_FULL : READ_DATA;
         }
         if (n < 0 && errno == EAGAIN)
                 return READ_AGAIN;
@@ -145,8 +149,12 @@ static gboolean on_output(int fd, GIOCondition cond, gpointer data)
 {
         StdioRelay *r = data;
         int idx = fd == r->out_r[0] ? 0 : 1;
+        ReadResult res = READ_FULL;
 
-        if (read_once(r, idx) != READ_END)
+        /* A paused relay (an attach client is full) stops at once; its source is gone. */
+        for (int i = 0; i < STDIO_BURST_READS && res == READ_FULL && !r->paused; i++)
+                res = read_once(r, idx);
+        if (res != READ_END)
                 return G_SOURCE_CONTINUE;
         r->out_source[idx] = 0;
         fd_clear(&r->out_r[idx]);
@@ -186,8 +194,10 @@ void stdio_relay_drain(StdioRelay *r, gboolean sync_logs)
         for (int i = 0; i < 2; i++) {
                 if (r->out_r[i] < 0)
                         continue;
-                while (read_once(r, i) == READ_DATA)
-                        ;
+                ReadResult res;
+                do
+                        res = read_once(r, i);
+                while (res == READ_FULL || res == READ_DATA);
                 stop_stream(r, i);
         }
         for (guint i = 0; i < r->sinks->len; i++) {
