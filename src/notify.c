@@ -204,6 +204,20 @@ static JsonArray *array_member(JsonApi *j, JsonObject *obj, const char *name)
         return j->node_get_node_type(node) == JSON_NODE_ARRAY ? j->node_get_array(node) : NULL;
 }
 
+/*
+ * NOTIFY_SOCKET, and the unit's watchdog interval: systemd hands WATCHDOG_USEC to vigil only,
+ * and sd_watchdog_enabled() in the container needs it to know how often to ping.
+ */
+static void add_notify_env(JsonApi *j, JsonArray *env)
+{
+        if (!has_env(j, env, "NOTIFY_SOCKET="))
+                j->array_add_string_element(env, "NOTIFY_SOCKET=" CONTAINER_NOTIFY_SOCKET);
+        if (watchdog_from_environment() && !has_env(j, env, "WATCHDOG_USEC=")) {
+                g_autofree char *usec = g_strdup_printf("WATCHDOG_USEC=%s", g_getenv("WATCHDOG_USEC"));
+                j->array_add_string_element(env, usec);
+        }
+}
+
 int notify_prepare_bundle(JsonApi *j, const char *bundle)
 {
         g_autofree char *path = g_build_filename(bundle, "config.json", NULL);
@@ -250,8 +264,7 @@ int notify_prepare_bundle(JsonApi *j, const char *bundle)
                 j->object_set_array_member(m, "options", options);
                 j->array_add_object_element(mounts, m);
         }
-        if (!has_env(j, env, "NOTIFY_SOCKET="))
-                j->array_add_string_element(env, "NOTIFY_SOCKET=" CONTAINER_NOTIFY_SOCKET);
+        add_notify_env(j, env);
         out = j->to_string(root, FALSE);
         j->node_unref(root);
         /* The bind mount's source must exist before `runtime create`. */

@@ -50,7 +50,8 @@ NotifyRelay *notify_get_relay(Notify *n);
 /**
  * notify_prepare_bundle() - make <bundle>/config.json reach <bundle>/notify/notify.sock: a
  * bind mount of <bundle>/notify at /run/notify and NOTIFY_SOCKET=/run/notify/notify.sock in
- * the process environment (what podman does in container mode).  Idempotent.
+ * the process environment (what podman does in container mode); WATCHDOG_USEC too when systemd
+ * gave vigil a watchdog.  Idempotent.
  * Return: 0 or -errno.
  */
 int notify_prepare_bundle(JsonApi *json, const char *bundle);

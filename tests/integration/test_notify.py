@@ -366,7 +366,10 @@ def test_healthy_mode_ready_and_watchdog(container, notifier, receiver):
 def test_healthy_mode_needs_a_command(container, notifier):
     c = ncontainer(container, notifier, "true", mount=False)
     c.spawn(extra_env={**BASE_ENV, "VIGIL_SDNOTIFY_MODE": "healthy"})
-    c.start_sock.send(b"\0")
+    try:
+        c.start_sock.send(b"\0")
+    except BrokenPipeError:
+        pass  # it may reject its settings before it reads the start byte
     assert c.proc.wait(10) != 0
     assert "health command" in c.proc.out()[1]
 
@@ -447,18 +450,18 @@ def test_podman_ignore_mode(npodman, receiver):
     assert npodman("logs", n, check=True).out == "socket=none\n"
 
 
-def test_unit_command_line(env, notifier, receiver, tmp_path):
-    """vigil started the way units/vigil@.service starts it: no engine pipes at all."""
-    rec = receiver()
+def run_as_unit(env, notifier, rec, tmp_path, script, extra_env=None):
+    """vigil started the way units/vigil@.service starts it; returns (process, stdout, stderr)."""
     bundle = str(tmp_path / "bundle")
-    env.rootfs.bundle(bundle, ["sh", "-c", "echo from-container; notifier 'msg:STATUS=unit\\nREADY=1'; exit 4"])
+    env.rootfs.bundle(bundle, ["sh", "-c", script])
     nh.install_notifier(notifier, os.path.join(bundle, "rootfs"))
     cid = "vigil-unit-" + uuid.uuid4().hex[:12]
     argv = [env.monitor, "--sync", "--start", f"--cid={cid}", f"--cuuid={cid}", f"--name={cid}",
             f"--runtime={m.RUNC}", "--runtime-arg=--root", f"--runtime-arg={env.runc_root}",
             f"--bundle={bundle}", f"--container-pidfile={tmp_path}/pid", f"--exit-dir={tmp_path}",
             "--log-path=passthrough", "--sdnotify-prepare-bundle"]
-    p = subprocess.Popen(argv, env={"PATH": os.environ["PATH"], "NOTIFY_SOCKET": rec.path, **BASE_ENV},
+    p = subprocess.Popen(argv, env={"PATH": os.environ["PATH"], "NOTIFY_SOCKET": rec.path, **BASE_ENV,
+                                    **(extra_env or {})},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
     try:
         out, err = p.communicate(timeout=30)
@@ -466,11 +469,35 @@ def test_unit_command_line(env, notifier, receiver, tmp_path):
         if p.poll() is None:
             p.kill()
         subprocess.run([m.RUNC, "--root", env.runc_root, "delete", "--force", cid], capture_output=True)
+    return p, out, err
+
+
+def test_unit_command_line(env, notifier, receiver, tmp_path):
+    """vigil started the way units/vigil@.service starts it: no engine pipes at all."""
+    rec = receiver()
+    p, out, err = run_as_unit(env, notifier, rec, tmp_path,
+                              "echo from-container; notifier 'msg:STATUS=unit\\nREADY=1'; exit 4")
     assert p.returncode == 4, err
     assert out == b"from-container\n"
     rec.wait_line("READY=1")
     assert rec.texts() == ["STATUS=unit\nREADY=1"]
     assert {r.pid for r in rec.records} == {p.pid}
+
+
+def test_unit_watchdog_reaches_container(env, notifier, receiver, tmp_path):
+    """WatchdogSec= gives vigil WATCHDOG_USEC; --sdnotify-prepare-bundle passes it on so that
+    sd_watchdog_enabled() in the container knows how often to ping."""
+    rec = receiver()
+    p, out, err = run_as_unit(env, notifier, rec, tmp_path, "echo wd=${WATCHDOG_USEC:-none}",
+                              extra_env={"WATCHDOG_USEC": "3000000"})
+    assert p.returncode == 0, err
+    assert out == b"wd=3000000\n"
+    # Meant for another process: not passed on.
+    (tmp_path / "x").mkdir()
+    p, out, err = run_as_unit(env, notifier, rec, tmp_path / "x",
+                              "echo wd=${WATCHDOG_USEC:-none}",
+                              extra_env={"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"})
+    assert out == b"wd=none\n", err
 
 
 def test_last_words_before_exit(container, notifier, receiver):
