@@ -340,6 +340,33 @@ def test_preserve_fds(container):
             os.close(w)
 
 
+@pytest.mark.parametrize("replace", [True, False])
+def test_listen_fds_reach_container(container, replace):
+    """Socket activation: LISTEN_PID names the caller's pid; --replace-listen-pid (or a LISTEN_PID
+    that is the monitor's own) makes it the runtime's, so runc takes fd 3 as a listen fd and
+    hands it to the container with LISTEN_FDS=1 LISTEN_PID=1."""
+    r, w = os.pipe()
+    try:
+        c = container(["sh", "-c", "echo fds=$LISTEN_FDS pid=$LISTEN_PID; echo via-listen-fd >&3"],
+                      opts=["--replace-listen-pid"] if replace else [])
+        c.create(preserve=[w], extra_env={"LISTEN_FDS": "1", "LISTEN_PID": str(os.getpid())})
+        os.close(w)
+        w = None
+        c.start()
+        assert (c.wait_exit() == 0) == replace
+        os.set_blocking(r, False)
+        if replace:
+            assert os.read(r, 4096) == b"via-listen-fd\n"
+            assert c.read_log().endswith(b"stdout F fds=1 pid=1\n")
+        else:
+            # LISTEN_PID is someone else's: runc leaves fd 3 alone, so the container has none.
+            assert b"fds= pid=" in c.read_log()
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
 def _monitor_fds(c):
     res = []
     for name in os.listdir(f"/proc/{c.monitor_pid}/fd"):
