@@ -4,8 +4,8 @@
     tests/integration/with-private-journald.sh /usr/bin/python3 -m pytest -q \\
         tests/integration/test_journald.py
 
-Skipped unless VIGIL_PRIVATE_JOURNALD=1 (set by the wrapper).  Integrity workload: 120 MB
-(60 + 60 MB) from genstream."""
+Skipped unless VIGIL_PRIVATE_JOURNALD=1 (set by the wrapper).  Integrity workload: 1 GiB
+(512 + 512 MiB) from genstream."""
 import json
 import os
 import signal
@@ -143,9 +143,10 @@ def test_journald_and_k8s_file(container):
 
 @pytest.mark.slow
 def test_journald_integrity(container):
-    """120 MB of hostile output (genstream, both streams at once) rebuilt from the journal
-    (`journalctl -o export`, partial entries joined) byte for byte."""
-    c = container(["/genstream", "5", "60000000", "60000000", "/tmp/gen"], log=["journald"])
+    """1 GiB of hostile output (genstream, 512 MiB on each stream at once) rebuilt from the
+    journal (`journalctl -o export`, partial entries joined) byte for byte."""
+    half = str(512 * 1024 * 1024)
+    c = container(["/genstream", "5", half, half, "/tmp/gen"], log=["journald"])
     streams.install_genstream(SCRATCH, os.path.join(c.bundle, "rootfs"))
     assert c.run(timeout=300) == 0
     c.wait_monitor_gone(timeout=120)

@@ -3,7 +3,7 @@
 (needs with-private-journald.sh).
 
 Sizes: plain k8s-file no-loss run 1 GiB total (512 MiB stdout + 512 MiB stderr written at
-once); with rotation 200 MB (100 + 100 MB, --log-size-max 50000000); back-pressure 100 MB.
+once), also with rotation (--log-size-max 50000000: about 22 files); back-pressure 100 MB.
 The generator is genstream.c, compiled with gcc -O2 -static into the rootfs; it writes the
 sha256 and length of each stream to /tmp/gen.{stdout,stderr} inside the rootfs."""
 import datetime
@@ -64,11 +64,11 @@ def test_k8s_no_loss_1gib(container):
 @vigil_only
 @pytest.mark.slow
 def test_k8s_no_loss_rotation(container):
-    """200 MB with --log-size-max 50000000 --log-rotate --log-max-files 100: the files .N .. .1
+    """1 GiB with --log-size-max 50000000 --log-rotate --log-max-files 100: the files .N .. .1
     and then the live file, read in that order, rebuild both streams exactly; no file exceeds
     the limit."""
     limit = 50_000_000
-    c = _gen_container(container, 2, 100_000_000, 100_000_000,
+    c = _gen_container(container, 2, 512 * MiB, 512 * MiB,
                        opts=["--log-size-max", str(limit), "--log-rotate", "--log-max-files", "100"])
     try:
         assert c.run(timeout=300) == 0
