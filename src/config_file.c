@@ -62,6 +62,10 @@ static const Setting settings[] = {
           F(health_start_period_ms), "0", "Failures in this time after start do not count" },
         { "health", "watchdog", "VIGIL_HEALTH_WATCHDOG", "health-watchdog", TYPE_AUTO_BOOL, F(health_watchdog),
           "auto", "WATCHDOG=1 per passing check, WATCHDOG=trigger when unhealthy (auto: if WATCHDOG_USEC is set)" },
+        { "log", "rotate", "VIGIL_LOG_ROTATE", NULL, TYPE_BOOL, F(log_rotate), "false",
+          "Rotate the k8s-file log at its size limit, as --log-rotate" },
+        { "log", "max-files", "VIGIL_LOG_MAX_FILES", NULL, TYPE_UINT, F(log_max_files), "1",
+          "Rotated files kept, as --log-max-files" },
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(settings) <= SETTINGS_COUNT);
@@ -262,7 +266,7 @@ static gboolean on_option(const char *name, const char *value, gpointer data, GE
         VigilSettings *s = data;
 
         for (size_t i = 0; i < G_N_ELEMENTS(settings); i++) {
-                if (g_str_equal(name + 2, settings[i].option)) {
+                if (settings[i].option && g_str_equal(name + 2, settings[i].option)) {
                         /* A bare boolean flag ("--start") means true. */
                         g_free(s->cli[i]);
                         s->cli[i] = g_strdup(value ? value : "true");
@@ -279,10 +283,13 @@ GOptionGroup *config_file_option_group(VigilSettings *s)
                                                  "and a vigil.conf key)",
                                                  "vigil's own options", s, NULL);
         g_autofree GOptionEntry *entries = g_new0(GOptionEntry, G_N_ELEMENTS(settings) + 1);
+        size_t n = 0;
 
         for (size_t i = 0; i < G_N_ELEMENTS(settings); i++) {
                 gboolean flag = settings[i].type == TYPE_BOOL;
-                entries[i] = (GOptionEntry){
+                if (!settings[i].option)
+                        continue;
+                entries[n++] = (GOptionEntry){
                         .long_name = settings[i].option,
                         .flags = flag ? G_OPTION_FLAG_OPTIONAL_ARG : 0,
                         .arg = G_OPTION_ARG_CALLBACK,

@@ -7,6 +7,9 @@
  *   the environment (podman passes containers.conf's conmon_env_vars)    VIGIL_SDNOTIFY_MODE=healthy
  *   the command line                                                     --sdnotify-mode=healthy
  *
+ * A few stand in for conmon options that an older engine never passes ([log] rotate for
+ * --log-rotate); those have no option of their own, the conmon option wins.
+ *
  * The table in config_file.c is the single list; `vigil --help-vigil` prints it.
  */
 #pragma once
@@ -26,7 +29,7 @@ typedef enum {
         SENDER_CHECK_OFF,       /* anyone who can reach the socket (conmon's behaviour) */
 } SenderCheck;
 
-#define SETTINGS_COUNT 16
+#define SETTINGS_COUNT 18
 
 typedef struct {
         NotifyMode notify_mode;
@@ -44,6 +47,8 @@ typedef struct {
         unsigned health_retries;
         unsigned health_start_period_ms;
         int health_watchdog;            /* -1: when systemd gave us WATCHDOG_USEC */
+        gboolean log_rotate;            /* --log-rotate for engines that cannot pass it */
+        unsigned log_max_files;         /* --log-max-files, likewise */
 
         char *cli[SETTINGS_COUNT];      /* raw command-line values, NULL when not given */
 } VigilSettings;

@@ -9,6 +9,14 @@
  *
  * When the file will be fsync()ed at exit, writeback is started every K8S_WRITEBACK_BYTES
  * (sync_file_range), so that the final fsync, which the engine waits for, has little left.
+ *
+ * Rotation is a rename chain, and the new file takes the name only after a grace period.
+ * `podman logs -f` (4.x) follows the name by stat()ing it every 250 ms and, when the name
+ * points at another file, reopens at once without reading the rest of the old one.  So
+ * records after a rotation go to "<path>.next" first; the old file stops growing, the reader
+ * sees its last size and drains it, and K8S_ROTATE_GRACE_MS later the chain is renamed.
+ * A reader that follows by name with inotify just sees the switch later.  A file that fills
+ * up within the grace period finishes its rotation at once.
  */
 #include "log_sink.h"
 
@@ -26,6 +34,7 @@
 
 #define K8S_IOV_MAX 1024 /* IOV_MAX on Linux */
 #define K8S_WRITEBACK_BYTES (8 * 1024 * 1024)
+#define K8S_ROTATE_GRACE_MS 1000
 #define K8S_FILE_MODE 0640
 /* "<35-char timestamp> stdout F " */
 #define K8S_PREFIX_MAX (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
@@ -33,7 +42,10 @@
 typedef struct {
         LogSink base;
         char *path;
+        char *next_path;        /* "<path>.next": the file after a rotation, until renamed */
         int fd;
+        gboolean rotation_pending; /* writing to next_path; the rename chain is still to come */
+        guint rotation_timer;
         K8sFileOptions opts;
         uint64_t file_bytes;   /* size of the current file */
         uint64_t total_bytes;  /* bytes ever written, for --log-global-size-max */
@@ -125,15 +137,11 @@ static int reopen_truncate(K8sSink *s)
         return 0;
 }
 
-/*
- * Rotation: <path>.N-1 -> .N ... <path> -> .1, then a new <path>.  The live file is renamed,
- * never truncated, so a tailer that follows by name finishes the old file and then opens the
- * new one: no line is lost.
- */
-static int reopen_rotate(K8sSink *s)
+/* <path>.N-1 -> .N ... <path> -> .1, <path>.next -> <path>: never a truncation, so a tailer
+ * that follows by name finishes the old file and then opens the new one. */
+static int rename_chain(K8sSink *s)
 {
         g_autofree char *first = g_strdup_printf("%s.1", s->path);
-        g_auto(AutoFd) fd = -1;
 
         for (int i = s->opts.max_files; i > 1; i--) {
                 g_autofree char *from = g_strdup_printf("%s.%d", s->path, i - 1);
@@ -143,13 +151,49 @@ static int reopen_rotate(K8sSink *s)
         }
         if (rename(s->path, first) < 0 && errno != ENOENT)
                 return -errno;
-        fd = open_log(s->path, O_APPEND | O_EXCL);
+        if (rename(s->next_path, s->path) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Gives the file that took over at the last rotation its name. */
+static void finish_rotation(K8sSink *s)
+{
+        int r;
+
+        if (!s->rotation_pending)
+                return;
+        s->rotation_pending = FALSE;
+        g_clear_handle_id(&s->rotation_timer, g_source_remove);
+        if ((r = rename_chain(s)) < 0)
+                log_warning("renaming the rotated files of %s failed, logging on to %s: %s", s->path, s->next_path,
+                            g_strerror(-r));
+}
+
+static gboolean on_rotation_grace(gpointer data)
+{
+        K8sSink *s = data;
+
+        s->rotation_timer = 0;
+        finish_rotation(s);
+        return G_SOURCE_REMOVE;
+}
+
+static int begin_rotation(K8sSink *s)
+{
+        g_auto(AutoFd) fd = -1;
+
+        finish_rotation(s);
+        fd = open_log(s->next_path, O_TRUNC | O_APPEND);
         if (fd < 0)
                 return -errno;
         fd_close(s->fd);
         s->fd = steal_fd(&fd);
         s->file_bytes = s->written_back = 0;
         s->base.stats.rotations++;
+        s->rotation_pending = TRUE;
+        s->rotation_timer = g_timeout_add(s->opts.rotate_grace_ms ? s->opts.rotate_grace_ms : K8S_ROTATE_GRACE_MS,
+                                          on_rotation_grace, s);
         return 0;
 }
 
@@ -159,7 +203,7 @@ static int k8s_reopen(LogSink *sink)
         int r;
 
         flush_iov(s);
-        r = s->opts.rotate ? reopen_rotate(s) : reopen_truncate(s);
+        r = s->opts.rotate ? begin_rotation(s) : reopen_truncate(s);
         if (r < 0)
                 log_warning("reopening %s failed, logging on to the old file: %s", s->path, g_strerror(-r));
         return r;
@@ -226,6 +270,8 @@ static void k8s_flush(LogSink *sink, gboolean sync)
         K8sSink *s = (K8sSink *) sink;
 
         flush_iov(s);
+        /* The monitor is about to exit: every file gets its final name first. */
+        finish_rotation(s);
         if (sync && fsync(s->fd) < 0 && errno != EINVAL)
                 log_warning("fsync %s: %s", s->path, g_strerror(errno));
 }
@@ -235,8 +281,10 @@ static void k8s_free(LogSink *sink)
         K8sSink *s = (K8sSink *) sink;
 
         flush_iov(s);
+        finish_rotation(s);
         fd_close(s->fd);
         g_free(s->path);
+        g_free(s->next_path);
         g_strfreev(s->opts.allowlist_dirs);
         g_free(s);
 }
@@ -293,26 +341,29 @@ LogSink *log_k8s_new(const K8sFileOptions *opts, GError **error)
 {
         K8sSink *s;
         struct stat st;
-        int fd;
 
         if (opts->rotate && !validate_rotation_path(opts, error))
                 return NULL;
-        fd = open_log(opts->path, O_APPEND);
-        if (fd < 0) {
-                int err = errno;
-                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "Failed to open log file %s: %s",
-                            opts->path, g_strerror(err));
-                return NULL;
-        }
         s = g_new0(K8sSink, 1);
         s->base.ops = &k8s_ops;
-        s->fd = fd;
         s->path = g_strdup(opts->path);
+        s->next_path = g_strdup_printf("%s.next", opts->path);
         s->opts = *opts;
         s->opts.path = s->path;
         s->opts.allowlist_dirs = g_strdupv(opts->allowlist_dirs);
+        /* A monitor that died within a grace period left the newest records in <path>.next. */
+        s->rotation_pending = opts->rotate && g_file_test(s->next_path, G_FILE_TEST_EXISTS);
+        finish_rotation(s);
+        s->fd = open_log(opts->path, O_APPEND);
+        if (s->fd < 0) {
+                int err = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "Failed to open log file %s: %s",
+                            opts->path, g_strerror(err));
+                k8s_free(&s->base);
+                return NULL;
+        }
         /* An existing file counts toward the limits (conmon#468: restart loops grew logs forever). */
-        if (fstat(fd, &st) == 0)
+        if (fstat(s->fd, &st) == 0)
                 s->file_bytes = s->total_bytes = st.st_size;
         return &s->base;
 }

@@ -61,6 +61,7 @@ typedef struct {
         int64_t global_size_max; /* <= 0: unlimited */
         gboolean rotate;
         int max_files;
+        unsigned rotate_grace_ms; /* 0: K8S_ROTATE_GRACE_MS (log_k8s.c) */
         char **allowlist_dirs;
         gboolean sync_writeback; /* the file is fsync()ed at exit: start writeback as we go */
 } K8sFileOptions;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #define DEFAULT_SOCKET_DIR "/var/run/crio"
+/* --log-max-files not given: vigil.conf / VIGIL_LOG_MAX_FILES decide (default 1). */
+#define LOG_MAX_FILES_UNSET G_MININT
 
 static gboolean set_api_version(const char *name, const char *value, gpointer data, GError **error)
 {
@@ -80,9 +82,11 @@ static GOptionEntry *option_entries(VigilConfig *c)
                 { "no-container-partial-message", 0, 0, G_OPTION_ARG_NONE, &c->no_container_partial_message,
                   "Do not mark partial journald entries", NULL },
                 { "log-rotate", 0, 0, G_OPTION_ARG_NONE, &c->log_rotate,
-                  "Rotate the k8s log at --log-size-max instead of truncating it", NULL },
+                  "Rotate the k8s log at --log-size-max instead of truncating it (default: VIGIL_LOG_ROTATE, "
+                  "[log] rotate)", NULL },
                 { "log-max-files", 0, 0, G_OPTION_ARG_INT, &c->log_max_files,
-                  "Number of rotated k8s log files to keep", "N" },
+                  "Number of rotated k8s log files to keep (default: VIGIL_LOG_MAX_FILES, [log] max-files, 1)",
+                  "N" },
                 { "log-allowlist-dir", 0, 0, G_OPTION_ARG_STRING_ARRAY, &c->log_allowlist_dirs,
                   "Directory in which log rotation may create files (repeatable)", "DIR" },
                 { "no-sync-log", 0, 0, G_OPTION_ARG_NONE, &c->no_sync_log,
@@ -227,11 +231,8 @@ static gboolean validate_logs(VigilConfig *c, GError **error)
 
 static gboolean validate(VigilConfig *c, GError **error)
 {
-        if (c->log_max_files < 0)
+        if (c->log_max_files < 0 && c->log_max_files != LOG_MAX_FILES_UNSET)
                 return fail(error, "log-max-files must be non-negative, got %d", c->log_max_files);
-        if (c->log_rotate && c->log_max_files < 1)
-                return fail(error, "log-max-files must be at least 1 when log-rotate is enabled, got %d",
-                            c->log_max_files);
         if (!c->cid)
                 return fail(error, "Container ID not provided. Use --cid");
         if (!parse_log_level(c, error))
@@ -257,6 +258,18 @@ static gboolean validate(VigilConfig *c, GError **error)
         return validate_logs(c, error);
 }
 
+/* The conmon options win over vigil's settings for them (config_file.h). */
+static gboolean apply_log_settings(VigilConfig *c, GError **error)
+{
+        c->log_rotate = c->log_rotate || c->vigil.log_rotate;
+        if (c->log_max_files == LOG_MAX_FILES_UNSET)
+                c->log_max_files = (int) MIN(c->vigil.log_max_files, (unsigned) G_MAXINT);
+        if (c->log_rotate && c->log_max_files < 1)
+                return fail(error, "log-max-files must be at least 1 when log-rotate is enabled, got %d",
+                            c->log_max_files);
+        return TRUE;
+}
+
 static void apply_defaults(VigilConfig *c)
 {
         g_autofree char *cwd = g_get_current_dir();
@@ -278,7 +291,7 @@ gboolean config_parse(VigilConfig *cfg, int argc, char **argv, GError **error)
 
         cfg->log_size_max = -1;
         cfg->log_global_size_max = -1;
-        cfg->log_max_files = 1;
+        cfg->log_max_files = LOG_MAX_FILES_UNSET;
         entries = option_entries(cfg);
         g_option_context_set_help_enabled(ctx, TRUE);
         GOptionGroup *main_group = g_option_group_new("conmon", "conmon utility", "Monitor options", cfg, NULL);
@@ -293,7 +306,7 @@ gboolean config_parse(VigilConfig *cfg, int argc, char **argv, GError **error)
                 return TRUE;
         if (!validate(cfg, error))
                 return FALSE;
-        if (!config_file_resolve(&cfg->vigil, error))
+        if (!config_file_resolve(&cfg->vigil, error) || !apply_log_settings(cfg, error))
                 return FALSE;
         apply_defaults(cfg);
         return TRUE;

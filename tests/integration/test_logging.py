@@ -9,6 +9,7 @@ sha256 and length of each stream to /tmp/gen.{stdout,stderr} inside the rootfs."
 import datetime
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -299,4 +300,52 @@ def test_podman_logs_follow_max_size(podman_alt):
     assert nums == sorted(set(nums))
     path = p("inspect", "--format", "{{.HostConfig.LogConfig.Path}}", n, check=True).out.strip()
     assert os.path.getsize(path) <= 3000
+    p("rm", n, check=True)
+
+
+@pytest.fixture(scope="module")
+def podman_rotating(podman_alt):
+    """podman_alt whose monitors rotate (podman 4.3.1 cannot pass --log-rotate; containers.conf
+    conmon_env_vars can pass VIGIL_LOG_ROTATE)."""
+    conf = podman_alt.env["CONTAINERS_CONF"]
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("[engine]\n", '[engine]\nconmon_env_vars = ["VIGIL_LOG_ROTATE=1", '
+                             '"VIGIL_LOG_MAX_FILES=3"]\n', 1))
+    yield podman_alt
+    with open(conf, "w") as f:
+        f.write(text)
+
+
+@pm
+@vigil_only
+def test_podman_logs_follow_rotation_complete(podman_rotating):
+    """With rotation (not truncation) at --log-opt max-size, `podman logs -f` started before the
+    first line (the container sleeps 1 s first) sees every line once, in order, across the rotations; rotated files are kept.
+    podman's reader polls the name every 250 ms and does not drain the old file when the name
+    moves on; vigil renames a second after the switch (log_k8s.c).  The container writes about
+    8 kB/s, so a 10 kB file lasts longer than that."""
+    p = podman_rotating
+    n = p.name()
+    lines = 1000
+    # `logs -f` on a container that is not running yet returns at once: start it first.
+    p("run", "-d", "--name", n, "--log-opt", "max-size=10000", IMAGE, "sh", "-c",
+      "sleep 1; i=0; while [ $i -lt %d ]; do echo rot-$i; i=$((i+1)); [ $((i %% 100)) = 0 ] && sleep 0.7; "
+      "done; echo the-end" % lines, check=True)
+    follower = subprocess.Popen(["podman", "logs", "-f", n], env=p.env, cwd=p.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = follower.communicate(timeout=120)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    got = out.decode().splitlines()
+    assert got and got[-1] == "the-end", (got[-3:], err)
+    nums = [int(x[4:]) for x in got if x.startswith("rot-")]
+    missing = sorted(set(range(lines)) - set(nums))
+    assert nums == list(range(lines)), f"{len(missing)} missing (first {missing[:5]}), {len(nums)} seen"
+    path = p("inspect", "--format", "{{.HostConfig.LogConfig.Path}}", n, check=True).out.strip()
+    assert os.path.exists(path + ".1") and not os.path.exists(path + ".4")
     p("rm", n, check=True)

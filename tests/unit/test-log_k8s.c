@@ -166,6 +166,58 @@ static void test_rotate_keeps_files(void)
         g_assert_cmpuint(s->stats.rotations, ==, 3);
 }
 
+/* The new file writes under <path>.next until the grace period ends (podman's poller). */
+static void test_rotate_renames_after_grace(void)
+{
+        g_autofree char *path = scratch_file("grace.log");
+        g_autofree char *p1 = g_strdup_printf("%s.1", path);
+        g_autofree char *next = g_strdup_printf("%s.next", path);
+        g_autoptr(GError) error = NULL;
+        K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE, .max_files = 2,
+                             .rotate_grace_ms = 20 };
+        g_autoptr(LogSink) s = NULL;
+        gint64 deadline;
+
+        g_unlink(p1);
+        g_unlink(next);
+        s = log_k8s_new(&o, &error);
+        g_assert_no_error(error);
+        s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
+        g_assert_cmpuint(s->stats.rotations, ==, 1);
+        g_autofree char *before = slurp(path);
+        g_autofree char *pending = slurp(next);
+        g_assert_true(g_str_has_suffix(before, "F one\n"));
+        g_assert_true(g_str_has_suffix(pending, "F two\n"));
+        g_assert_false(g_file_test(p1, G_FILE_TEST_EXISTS));
+        deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (g_file_test(next, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < deadline)
+                g_main_context_iteration(NULL, TRUE);
+        g_autofree char *after = slurp(path);
+        g_autofree char *old = slurp(p1);
+        g_assert_true(g_str_has_suffix(after, "F two\n"));
+        g_assert_true(g_str_has_suffix(old, "F one\n"));
+        g_assert_false(g_file_test(next, G_FILE_TEST_EXISTS));
+}
+
+/* A monitor that died within the grace period: the next one puts <path>.next in place. */
+static void test_stale_next_file_is_renamed(void)
+{
+        g_autofree char *path = scratch_file("stale.log");
+        g_autofree char *p1 = g_strdup_printf("%s.1", path);
+        g_autofree char *next = g_strdup_printf("%s.next", path);
+        g_autoptr(LogSink) s = NULL;
+
+        g_unlink(p1);
+        g_assert_true(g_file_set_contents(path, "older\n", -1, NULL));
+        g_assert_true(g_file_set_contents(next, "newer\n", -1, NULL));
+        s = open_sink(path, 1000, TRUE, 3);
+        g_autofree char *live = slurp(path);
+        g_autofree char *old = slurp(p1);
+        g_assert_cmpstr(live, ==, "newer\n");
+        g_assert_cmpstr(old, ==, "older\n");
+        g_assert_false(g_file_test(next, G_FILE_TEST_EXISTS));
+}
+
 static void test_rotation_path_checks(void)
 {
         g_autofree char *good = scratch_file("checked.log");
@@ -213,6 +265,8 @@ int main(int argc, char **argv)
         g_test_add_func("/log_k8s/round-trip", test_round_trip_large_lines);
         g_test_add_func("/log_k8s/size-max", test_size_max_truncates);
         g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
+        g_test_add_func("/log_k8s/rotate-grace", test_rotate_renames_after_grace);
+        g_test_add_func("/log_k8s/stale-next", test_stale_next_file_is_renamed);
         g_test_add_func("/log_k8s/unwritable", test_unwritable_path);
         g_test_add_func("/log_k8s/rotation-path-checks", test_rotation_path_checks);
         return g_test_run();

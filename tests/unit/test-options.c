@@ -133,6 +133,37 @@ static void test_more_validation(void)
         config_clear(&c);
 }
 
+/* podman 4.3.1 cannot pass --log-rotate: VIGIL_LOG_* stand in, the conmon options win. */
+static void test_log_rotation_settings(void)
+{
+        VigilConfig c;
+        g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+
+        g_setenv("VIGIL_CONFIG", "", TRUE);
+        e1 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
+        g_assert_null(e1);
+        g_assert_false(c.log_rotate);
+        g_assert_cmpint(c.log_max_files, ==, 1);
+        config_clear(&c);
+        g_setenv("VIGIL_LOG_ROTATE", "yes", TRUE);
+        g_setenv("VIGIL_LOG_MAX_FILES", "4", TRUE);
+        e2 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
+        g_assert_null(e2);
+        g_assert_true(c.log_rotate);
+        g_assert_cmpint(c.log_max_files, ==, 4);
+        config_clear(&c);
+        e3 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--log-max-files", "2", NULL);
+        g_assert_null(e3);
+        g_assert_cmpint(c.log_max_files, ==, 2);
+        config_clear(&c);
+        g_setenv("VIGIL_LOG_MAX_FILES", "0", TRUE);
+        e4 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
+        g_assert_cmpstr(e4, ==, "log-max-files must be at least 1 when log-rotate is enabled, got 0");
+        config_clear(&c);
+        g_unsetenv("VIGIL_LOG_ROTATE");
+        g_unsetenv("VIGIL_LOG_MAX_FILES");
+}
+
 static void test_legacy_exec_needs_no_cuuid(void)
 {
         VigilConfig c;
@@ -161,6 +192,7 @@ int main(int argc, char **argv)
         g_test_add_func("/options/validation-messages", test_validation_messages);
         g_test_add_func("/options/more-validation", test_more_validation);
         g_test_add_func("/options/legacy-exec", test_legacy_exec_needs_no_cuuid);
+        g_test_add_func("/options/log-rotation-settings", test_log_rotation_settings);
         g_test_add_func("/options/version", test_version_short_circuits);
         return g_test_run();
 }
