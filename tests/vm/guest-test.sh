@@ -179,6 +179,16 @@ echo "stopping: exiting"
 exit 0
 EOF
 
+# 5c: PID 1 without a SIGTERM trap ignores SIGTERM; TimeoutStopSec=3s.
+container deaf <<'EOF'
+notifier msg:READY=1
+while :; do sleep 0.2; done
+EOF
+dropin deaf <<'EOF'
+[Service]
+TimeoutStopSec=3s
+EOF
+
 # 6: exit status 3.
 container exit3 <<'EOF'
 notifier msg:READY=1
@@ -372,6 +382,22 @@ container_said "stopping: exiting" && note "container exited by itself" ||
 runc_has stopping && fail "runc still has the container" || note "runc state gone"
 end; fi
 
+if want 5c-stop-timeout; then
+begin 5c-stop-timeout deaf
+systemctl start vigil@deaf.service || fail "systemctl start failed"
+cpid=$(cat /run/vigil/deaf/pid 2>/dev/null)
+t0=$(now_ms)
+systemctl stop vigil@deaf.service
+t1=$(now_ms)
+expect_ge stop_ms $((t1 - t0)) 3000
+expect_lt "stop_ms (upper bound)" $((t1 - t0)) 15000
+expect ActiveState "$(prop deaf ActiveState)" failed
+expect Result "$(prop deaf Result)" timeout
+note "ExecMainCode=$(prop deaf ExecMainCode) ExecMainStatus=$(prop deaf ExecMainStatus)"
+[ -n "$cpid" ] && [ ! -e "/proc/$cpid" ] && note "container pid $cpid gone" || fail "container pid ${cpid:-?} still there"
+runc_has deaf && fail "runc still has the container" || note "runc state gone"
+end; fi
+
 # --- 6. exit status ---------------------------------------------------------------------------
 if want 6-exit-status; then
 begin 6-exit-status exit3
@@ -435,6 +461,13 @@ note "Result=$(prop oom Result) ExecMainCode=$(prop oom ExecMainCode) ExecMainSt
 [ -e /var/lib/vigil/oom/oom ] && note "<bundle>/oom written" || fail "no <bundle>/oom"
 journalctl -k -b -o cat | grep -q "Memory cgroup out of memory" && note "kernel OOM-killed it" ||
 	fail "no memory-cgroup OOM kill in the kernel log"
+end; fi
+
+# --- 10. every notification came from the main pid -----------------------------------------
+if want 10-main-pid-only; then
+begin 10-main-pid-only ready
+n=$(journalctl -b -o cat --no-pager | grep -c "reception only permitted for main PID" || true)
+expect "notifications systemd refused (not from MainPID) in this boot" "$n" 0
 end; fi
 
 # A debugging hook: VIGIL_VM_EXTRA=FILE on the host is sourced here.
