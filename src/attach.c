@@ -146,6 +146,14 @@ static void client_send(AttachClient *c, const char *packet, size_t len, GBytes 
         client_queue(c, *shared);
 }
 
+gboolean attach_has_backlog(const AttachServer *s)
+{
+        for (guint i = 0; s && i < s->clients->len; i++)
+                if (((AttachClient *) g_ptr_array_index(s->clients, i))->queued)
+                        return TRUE;
+        return FALSE;
+}
+
 void attach_broadcast(AttachServer *s, StreamId stream, const char *buf, size_t len)
 {
         char packet[1 + ATTACH_PACKET_MAX];

@@ -39,6 +39,9 @@ AttachServer *attach_server_new(const AttachOptions *opts, StdioRelay *stdio, GE
 /* Queue @buf for every client, split into packets of ATTACH_PACKET_MAX. */
 void attach_broadcast(AttachServer *s, StreamId stream, const char *buf, size_t len);
 
+/* Some client has output queued that it has not taken yet. */
+gboolean attach_has_backlog(const AttachServer *s);
+
 /* Resume reading clients' input after stdin had no room (stdio_relay's stdin_room hook). */
 void attach_resume_input(AttachServer *s);
 

@@ -280,7 +280,9 @@ static gboolean on_option(const char *name, const char *value, gpointer data, GE
 GOptionGroup *config_file_option_group(VigilSettings *s)
 {
         GOptionGroup *group = g_option_group_new("vigil", "vigil's own options (each also a VIGIL_* variable "
-                                                 "and a vigil.conf key)",
+                                                 "and a vigil.conf key; VIGIL_LOG_ROTATE and VIGIL_LOG_MAX_FILES, "
+                                                 "[log] rotate and max-files, stand in for --log-rotate and "
+                                                 "--log-max-files)",
                                                  "vigil's own options", s, NULL);
         g_autofree GOptionEntry *entries = g_new0(GOptionEntry, G_N_ELEMENTS(settings) + 1);
         size_t n = 0;

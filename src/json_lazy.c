@@ -38,6 +38,7 @@ static const struct {
         SYMBOL(array_get_length, "json_array_get_length"),
         SYMBOL(array_get_element, "json_array_get_element"),
         SYMBOL(array_add_object_element, "json_array_add_object_element"),
+        SYMBOL(array_remove_element, "json_array_remove_element"),
 };
 
 gboolean json_api_load(JsonApi *api, GError **error)

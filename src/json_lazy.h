@@ -43,6 +43,7 @@ typedef struct {
         guint (*array_get_length)(JsonArray *array);
         JsonNode *(*array_get_element)(JsonArray *array, guint index);
         void (*array_add_object_element)(JsonArray *array, JsonObject *value);
+        void (*array_remove_element)(JsonArray *array, guint index);
 } JsonApi;
 
 /**

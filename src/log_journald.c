@@ -157,7 +157,7 @@ LogSink *log_journald_new(const JournaldOptions *opts, GError **error)
                 return NULL;
         s = g_new0(JournaldSink, 1);
         s->libsystemd = libsystemd;
-        s->sendv = sendv;
+        s->sendv = (__typeof__(s->sendv)) sendv;
         f = g_ptr_array_new_with_free_func(g_free);
         s->base.ops = &journald_ops;
         g_ptr_array_add(f, g_strdup_printf("CONTAINER_ID_FULL=%s", opts->cid));

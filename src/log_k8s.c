@@ -50,6 +50,7 @@ typedef struct {
         uint64_t file_bytes;   /* size of the current file */
         uint64_t total_bytes;  /* bytes ever written, for --log-global-size-max */
         uint64_t written_back; /* file offset up to which writeback was started */
+        uint64_t reopen_retry_at; /* total_bytes: after a failed rotation, try again one limit later */
         struct iovec iov[K8S_IOV_MAX];
         int n_iov;
         size_t iov_bytes;
@@ -137,37 +138,51 @@ static int reopen_truncate(K8sSink *s)
         return 0;
 }
 
+static int rename_logged(const char *from, const char *to, gboolean may_be_missing)
+{
+        if (rename(from, to) == 0 || (may_be_missing && errno == ENOENT))
+                return 0;
+        log_warning("log rotation: renaming %s to %s failed: %s", from, to, g_strerror(errno));
+        return -errno;
+}
+
 /* <path>.N-1 -> .N ... <path> -> .1, <path>.next -> <path>: never a truncation, so a tailer
  * that follows by name finishes the old file and then opens the new one. */
 static int rename_chain(K8sSink *s)
 {
         g_autofree char *first = g_strdup_printf("%s.1", s->path);
+        int r;
 
         for (int i = s->opts.max_files; i > 1; i--) {
                 g_autofree char *from = g_strdup_printf("%s.%d", s->path, i - 1);
                 g_autofree char *to = g_strdup_printf("%s.%d", s->path, i);
-                if (rename(from, to) < 0 && errno != ENOENT)
-                        return -errno;
+                if ((r = rename_logged(from, to, TRUE)) < 0)
+                        return r;
         }
-        if (rename(s->path, first) < 0 && errno != ENOENT)
-                return -errno;
-        if (rename(s->next_path, s->path) < 0)
-                return -errno;
-        return 0;
+        if ((r = rename_logged(s->path, first, TRUE)) < 0)
+                return r;
+        return rename_logged(s->next_path, s->path, FALSE);
 }
 
-/* Gives the file that took over at the last rotation its name. */
-static void finish_rotation(K8sSink *s)
+/*
+ * Gives the file that took over at the last rotation its name.  On failure the rotation stays
+ * pending and the records stay in <path>.next, which grows past the limit until a later try
+ * succeeds: better than overwriting it.
+ */
+static int finish_rotation(K8sSink *s)
 {
         int r;
 
         if (!s->rotation_pending)
-                return;
-        s->rotation_pending = FALSE;
+                return 0;
         g_clear_handle_id(&s->rotation_timer, g_source_remove);
         if ((r = rename_chain(s)) < 0)
-                log_warning("renaming the rotated files of %s failed, logging on to %s: %s", s->path, s->next_path,
-                            g_strerror(-r));
+                return r;
+        s->rotation_pending = FALSE;
+        s->base.stats.rotations++;
+        if (s->base.rotated)
+                s->base.rotated(s->base.rotated_data);
+        return 0;
 }
 
 static gboolean on_rotation_grace(gpointer data)
@@ -175,22 +190,27 @@ static gboolean on_rotation_grace(gpointer data)
         K8sSink *s = data;
 
         s->rotation_timer = 0;
-        finish_rotation(s);
+        (void) finish_rotation(s);
         return G_SOURCE_REMOVE;
 }
 
 static int begin_rotation(K8sSink *s)
 {
         g_auto(AutoFd) fd = -1;
+        int r;
 
-        finish_rotation(s);
-        fd = open_log(s->next_path, O_TRUNC | O_APPEND);
-        if (fd < 0)
-                return -errno;
+        if ((r = finish_rotation(s)) < 0)
+                return r;
+        /* O_EXCL: an existing <path>.next holds records that are not in <path> yet. */
+        fd = open_log(s->next_path, O_EXCL | O_APPEND);
+        if (fd < 0) {
+                r = -errno;
+                log_warning("log rotation: creating %s failed: %s", s->next_path, g_strerror(errno));
+                return r;
+        }
         fd_close(s->fd);
         s->fd = steal_fd(&fd);
         s->file_bytes = s->written_back = 0;
-        s->base.stats.rotations++;
         s->rotation_pending = TRUE;
         s->rotation_timer = g_timeout_add(s->opts.rotate_grace_ms ? s->opts.rotate_grace_ms : K8S_ROTATE_GRACE_MS,
                                           on_rotation_grace, s);
@@ -203,7 +223,9 @@ static int k8s_reopen(LogSink *sink)
         int r;
 
         flush_iov(s);
-        r = s->opts.rotate ? begin_rotation(s) : reopen_truncate(s);
+        if (s->opts.rotate)
+                return begin_rotation(s); /* it says what failed */
+        r = reopen_truncate(s);
         if (r < 0)
                 log_warning("reopening %s failed, logging on to the old file: %s", s->path, g_strerror(-r));
         return r;
@@ -219,8 +241,9 @@ static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, cons
                 return;
         }
         if (s->opts.size_max > 0 && s->file_bytes + s->iov_bytes + record > (uint64_t) s->opts.size_max &&
-            s->file_bytes + s->iov_bytes > 0)
-                k8s_reopen(&s->base);
+            s->file_bytes + s->iov_bytes > 0 && s->total_bytes >= s->reopen_retry_at &&
+            k8s_reopen(&s->base) < 0)
+                s->reopen_retry_at = s->total_bytes + s->opts.size_max;
         if (s->n_iov + 3 > K8S_IOV_MAX)
                 flush_iov(s);
         add_iov(s, prefix, prefix_len);
@@ -271,7 +294,7 @@ static void k8s_flush(LogSink *sink, gboolean sync)
 
         flush_iov(s);
         /* The monitor is about to exit: every file gets its final name first. */
-        finish_rotation(s);
+        (void) finish_rotation(s);
         if (sync && fsync(s->fd) < 0 && errno != EINVAL)
                 log_warning("fsync %s: %s", s->path, g_strerror(errno));
 }
@@ -281,7 +304,7 @@ static void k8s_free(LogSink *sink)
         K8sSink *s = (K8sSink *) sink;
 
         flush_iov(s);
-        finish_rotation(s);
+        (void) finish_rotation(s);
         fd_close(s->fd);
         g_free(s->path);
         g_free(s->next_path);
@@ -351,9 +374,18 @@ LogSink *log_k8s_new(const K8sFileOptions *opts, GError **error)
         s->opts = *opts;
         s->opts.path = s->path;
         s->opts.allowlist_dirs = g_strdupv(opts->allowlist_dirs);
+        s->fd = -1;
         /* A monitor that died within a grace period left the newest records in <path>.next. */
         s->rotation_pending = opts->rotate && g_file_test(s->next_path, G_FILE_TEST_EXISTS);
-        finish_rotation(s);
+        if (finish_rotation(s) < 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "%s holds the newest records of an earlier monitor and cannot take the name %s "
+                            "(see the warning above)",
+                            s->next_path, s->path);
+                s->rotation_pending = FALSE;
+                k8s_free(&s->base);
+                return NULL;
+        }
         s->fd = open_log(opts->path, O_APPEND);
         if (s->fd < 0) {
                 int err = errno;

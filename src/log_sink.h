@@ -40,6 +40,9 @@ typedef struct {
 struct LogSink {
         const LogSinkOps *ops;
         LogStats stats;
+        /* Once per rotation, when every file has its final name (stdio_relay_add_sink). */
+        void (*rotated)(gpointer data);
+        gpointer rotated_data;
 };
 
 static inline int stream_index(StreamId stream)

@@ -93,9 +93,16 @@ static gboolean open_log_sinks(Monitor *m, GError **error)
                         .allowlist_dirs = cfg->log_allowlist_dirs,
                         .sync_writeback = !cfg->no_sync_log,
                 };
-                if (!(sink = log_k8s_new(&o, error)))
+                if (!(sink = log_k8s_new(&o, error)) && cfg->log_rotate_from_settings) {
+                        /* A host-wide setting must not stop a container whose log path it does not suit. */
+                        log_warning("%s; truncating at the size limit instead", (*error)->message);
+                        g_clear_error(error);
+                        o.rotate = FALSE;
+                        sink = log_k8s_new(&o, error);
+                }
+                if (!sink)
                         return FALSE;
-                g_ptr_array_add(m->stdio.sinks, sink);
+                stdio_relay_add_sink(&m->stdio, sink);
         }
         if (cfg->log_journald) {
                 JournaldOptions o = {
@@ -107,7 +114,7 @@ static gboolean open_log_sinks(Monitor *m, GError **error)
                 };
                 if (!(sink = log_journald_new(&o, error)))
                         return FALSE;
-                g_ptr_array_add(m->stdio.sinks, sink);
+                stdio_relay_add_sink(&m->stdio, sink);
         }
         return TRUE;
 }
@@ -253,9 +260,12 @@ static void on_oom(gpointer data)
         monitor_control_emit(m, "oom", NULL);
 }
 
-static void on_output(StreamId stream, const char *buf, size_t len, gpointer data)
+static gboolean on_output(StreamId stream, const char *buf, size_t len, gpointer data)
 {
-        attach_broadcast(((Monitor *) data)->attach, stream, buf, len);
+        Monitor *m = data;
+
+        attach_broadcast(m->attach, stream, buf, len);
+        return !attach_has_backlog(m->attach);
 }
 
 static void on_stdin_room(gpointer data)

@@ -182,14 +182,26 @@ static gboolean has_mount_at(JsonApi *j, JsonArray *mounts, const char *destinat
         return FALSE;
 }
 
+static gboolean env_entry_is(JsonApi *j, JsonArray *env, guint i, const char *prefix)
+{
+        JsonNode *e = j->array_get_element(env, i);
+
+        return j->node_get_value_type(e) == G_TYPE_STRING && g_str_has_prefix(j->node_get_string(e), prefix);
+}
+
 static gboolean has_env(JsonApi *j, JsonArray *env, const char *prefix)
 {
-        for (guint i = 0; i < j->array_get_length(env); i++) {
-                JsonNode *e = j->array_get_element(env, i);
-                if (j->node_get_value_type(e) == G_TYPE_STRING && g_str_has_prefix(j->node_get_string(e), prefix))
+        for (guint i = 0; i < j->array_get_length(env); i++)
+                if (env_entry_is(j, env, i, prefix))
                         return TRUE;
-        }
         return FALSE;
+}
+
+static void remove_env(JsonApi *j, JsonArray *env, const char *prefix)
+{
+        for (guint i = j->array_get_length(env); i > 0; i--)
+                if (env_entry_is(j, env, i - 1, prefix))
+                        j->array_remove_element(env, i - 1);
 }
 
 /* The array member @name of @obj, created empty when missing; NULL if it is something else. */
@@ -206,15 +218,20 @@ static JsonArray *array_member(JsonApi *j, JsonObject *obj, const char *name)
 
 /*
  * NOTIFY_SOCKET, and the unit's watchdog interval: systemd hands WATCHDOG_USEC to vigil only,
- * and sd_watchdog_enabled() in the container needs it to know how often to ping.
+ * and sd_watchdog_enabled() in the container needs it to know how often to ping.  A bundle
+ * that is prepared again follows the unit's current WatchdogSec=.
  */
 static void add_notify_env(JsonApi *j, JsonArray *env)
 {
+        guint64 usec;
+
         if (!has_env(j, env, "NOTIFY_SOCKET="))
                 j->array_add_string_element(env, "NOTIFY_SOCKET=" CONTAINER_NOTIFY_SOCKET);
-        if (watchdog_from_environment() && !has_env(j, env, "WATCHDOG_USEC=")) {
-                g_autofree char *usec = g_strdup_printf("WATCHDOG_USEC=%s", g_getenv("WATCHDOG_USEC"));
-                j->array_add_string_element(env, usec);
+        remove_env(j, env, "WATCHDOG_USEC=");
+        if (watchdog_from_environment() &&
+            g_ascii_string_to_unsigned(g_getenv("WATCHDOG_USEC"), 10, 1, G_MAXUINT64, &usec, NULL)) {
+                g_autofree char *entry = g_strdup_printf("WATCHDOG_USEC=%" G_GUINT64_FORMAT, usec);
+                j->array_add_string_element(env, entry);
         }
 }
 

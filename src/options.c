@@ -233,6 +233,9 @@ static gboolean validate(VigilConfig *c, GError **error)
 {
         if (c->log_max_files < 0 && c->log_max_files != LOG_MAX_FILES_UNSET)
                 return fail(error, "log-max-files must be non-negative, got %d", c->log_max_files);
+        if (c->log_rotate && c->log_max_files != LOG_MAX_FILES_UNSET && c->log_max_files < 1)
+                return fail(error, "log-max-files must be at least 1 when log-rotate is enabled, got %d",
+                            c->log_max_files);
         if (!c->cid)
                 return fail(error, "Container ID not provided. Use --cid");
         if (!parse_log_level(c, error))
@@ -258,15 +261,20 @@ static gboolean validate(VigilConfig *c, GError **error)
         return validate_logs(c, error);
 }
 
-/* The conmon options win over vigil's settings for them (config_file.h). */
+/*
+ * The conmon options win over vigil's settings for them (config_file.h).  A setting applies to
+ * every container of an engine, so it turns rotation on only where a size limit asks for it.
+ */
 static gboolean apply_log_settings(VigilConfig *c, GError **error)
 {
-        c->log_rotate = c->log_rotate || c->vigil.log_rotate;
-        if (c->log_max_files == LOG_MAX_FILES_UNSET)
-                c->log_max_files = (int) MIN(c->vigil.log_max_files, (unsigned) G_MAXINT);
-        if (c->log_rotate && c->log_max_files < 1)
-                return fail(error, "log-max-files must be at least 1 when log-rotate is enabled, got %d",
-                            c->log_max_files);
+        if (!c->log_rotate && c->vigil.log_rotate && c->log_size_max > 0)
+                c->log_rotate = c->log_rotate_from_settings = TRUE;
+        if (c->log_max_files != LOG_MAX_FILES_UNSET)
+                return TRUE;
+        if (c->log_rotate && c->vigil.log_max_files < 1)
+                return fail(error, "VIGIL_LOG_MAX_FILES ([log] max-files) must be at least 1 when logs rotate, got %u",
+                            c->vigil.log_max_files);
+        c->log_max_files = (int) MIN(c->vigil.log_max_files, (unsigned) G_MAXINT);
         return TRUE;
 }
 

@@ -58,6 +58,7 @@ typedef struct {
         char **log_labels;
         gboolean no_container_partial_message;
         gboolean log_rotate;
+        gboolean log_rotate_from_settings; /* VIGIL_LOG_ROTATE, not --log-rotate: may fall back */
         int log_max_files;
         char **log_allowlist_dirs;
         gboolean no_sync_log;

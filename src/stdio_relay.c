@@ -87,30 +87,36 @@ void stdio_relay_child_spawned(StdioRelay *r)
         fd_clear(&r->out_w[1]);
 }
 
-/* One log-rotated event per rotation, however many one chunk caused. */
-static void announce_rotations(StdioRelay *r, const LogSink *sink, uint64_t before)
+static void on_sink_rotated(gpointer data)
 {
-        for (uint64_t n = before; r->log_rotated && n < sink->stats.rotations; n++)
+        StdioRelay *r = data;
+
+        if (r->log_rotated)
                 r->log_rotated(r->hook_data);
 }
 
-static void dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len)
+void stdio_relay_add_sink(StdioRelay *r, LogSink *sink)
+{
+        sink->rotated = on_sink_rotated;
+        sink->rotated_data = r;
+        g_ptr_array_add(r->sinks, sink);
+}
+
+/* FALSE when an attach client lags behind. */
+static gboolean dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len)
 {
         struct timespec now;
 
         clock_gettime(CLOCK_REALTIME, &now);
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
-                uint64_t rotations = sink->stats.rotations;
                 sink->ops->write(sink, stream, buf, len, &now);
-                announce_rotations(r, sink, rotations);
         }
-        if (r->output)
-                r->output(stream, buf, len, r->output_data);
+        return r->output ? r->output(stream, buf, len, r->output_data) : TRUE;
 }
 
 typedef enum {
-        READ_FULL,      /* a whole buffer: more is probably waiting */
+        READ_FULL,      /* a whole buffer, and every reader kept up: more is probably waiting */
         READ_DATA,
         READ_AGAIN,
         READ_END,       /* EOF, an error, or EIO from a pty whose slave side closed */
@@ -127,8 +133,8 @@ static ReadResult read_once(StdioRelay *r, int idx)
                 n = read(r->out_r[idx], r->buf, STDIO_READ_SIZE);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
-                dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
-                return n == STDIO_READ_SIZE ? READ_FULL : READ_DATA;
+                gboolean caught_up = dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
+                return n == STDIO_READ_SIZE && caught_up ? READ_FULL : READ_DATA;
         }
         if (n < 0 && errno == EAGAIN)
                 return READ_AGAIN;
@@ -293,9 +299,7 @@ void stdio_relay_reopen_logs(StdioRelay *r)
 {
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
-                uint64_t rotations = sink->stats.rotations;
                 sink->ops->reopen(sink);
-                announce_rotations(r, sink, rotations);
         }
 }
 

@@ -9,7 +9,8 @@
 #include <glib.h>
 #include "log_sink.h"
 
-typedef void (*StdioOutputFunc)(StreamId stream, const char *buf, size_t len, gpointer user_data);
+/* Returns FALSE while a reader lags: the relay then reads once per wake-up, not in bursts. */
+typedef gboolean (*StdioOutputFunc)(StreamId stream, const char *buf, size_t len, gpointer user_data);
 
 typedef struct {
         /* monitor ends */
@@ -28,7 +29,7 @@ typedef struct {
         StdioOutputFunc output; /* attach broadcast, after the sinks */
         gpointer output_data;
         void (*stdin_room)(gpointer user_data); /* queued stdin fell below the bound */
-        void (*log_rotated)(gpointer user_data); /* a sink started a new file (rotation) */
+        void (*log_rotated)(gpointer user_data); /* a sink rotated its files */
         gpointer hook_data;     /* for stdin_room and log_rotated */
         char *buf;
         int master;             /* -t: the pty master (also stdin_w), else -1 */
@@ -50,6 +51,9 @@ int stdio_relay_init(StdioRelay *r, gboolean want_stdin, gboolean terminal, gboo
 
 /* -t: the pty master arrived; it becomes stdin and (a dup of it) the stdout stream. 0 or -errno. */
 int stdio_relay_set_terminal(StdioRelay *r, int master_fd);
+
+/* Takes @sink; its rotations reach the log_rotated hook. */
+void stdio_relay_add_sink(StdioRelay *r, LogSink *sink);
 
 /* Closes the runtime child's ends once it has them. */
 void stdio_relay_child_spawned(StdioRelay *r);

@@ -166,6 +166,24 @@ static void test_rotate_keeps_files(void)
         g_assert_cmpuint(s->stats.rotations, ==, 3);
 }
 
+static gboolean on_guard(gpointer data)
+{
+        *(gboolean *) data = TRUE;
+        return G_SOURCE_REMOVE;
+}
+
+/* Runs the default main context until @path is gone, for at most 5 s. */
+static void iterate_until_gone(const char *path)
+{
+        gboolean expired = FALSE;
+        guint guard = g_timeout_add(5000, on_guard, &expired);
+
+        while (g_file_test(path, G_FILE_TEST_EXISTS) && !expired)
+                g_main_context_iteration(NULL, TRUE);
+        if (!expired)
+                g_source_remove(guard);
+}
+
 /* The new file writes under <path>.next until the grace period ends (podman's poller). */
 static void test_rotate_renames_after_grace(void)
 {
@@ -176,27 +194,74 @@ static void test_rotate_renames_after_grace(void)
         K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE, .max_files = 2,
                              .rotate_grace_ms = 20 };
         g_autoptr(LogSink) s = NULL;
-        gint64 deadline;
 
         g_unlink(p1);
         g_unlink(next);
         s = log_k8s_new(&o, &error);
         g_assert_no_error(error);
         s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
-        g_assert_cmpuint(s->stats.rotations, ==, 1);
+        g_assert_cmpuint(s->stats.rotations, ==, 0);
         g_autofree char *before = slurp(path);
         g_autofree char *pending = slurp(next);
         g_assert_true(g_str_has_suffix(before, "F one\n"));
         g_assert_true(g_str_has_suffix(pending, "F two\n"));
         g_assert_false(g_file_test(p1, G_FILE_TEST_EXISTS));
-        deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-        while (g_file_test(next, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < deadline)
-                g_main_context_iteration(NULL, TRUE);
+        iterate_until_gone(next);
+        g_assert_cmpuint(s->stats.rotations, ==, 1);
         g_autofree char *after = slurp(path);
         g_autofree char *old = slurp(p1);
         g_assert_true(g_str_has_suffix(after, "F two\n"));
         g_assert_true(g_str_has_suffix(old, "F one\n"));
         g_assert_false(g_file_test(next, G_FILE_TEST_EXISTS));
+}
+
+/* A rename that fails keeps the rotation pending: <path>.next grows, nothing is overwritten. */
+static void test_failed_rename_keeps_records(void)
+{
+        g_autofree char *path = scratch_file("norename.log");
+        g_autofree char *p1 = g_strdup_printf("%s.1", path);
+        g_autofree char *blocker = g_build_filename(p1, "x", NULL);
+        g_autofree char *next = g_strdup_printf("%s.next", path);
+        g_autoptr(GError) error = NULL;
+        K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE, .max_files = 1,
+                             .rotate_grace_ms = 1 };
+        g_autoptr(LogSink) s = NULL;
+
+        g_unlink(next);
+        g_unlink(path);
+        g_unlink(blocker);
+        g_rmdir(p1);
+        g_unlink(p1);
+        /* <path>.1 is a non-empty directory: renaming <path> onto it fails. */
+        g_mkdir_with_parents(p1, 0755);
+        g_assert_true(g_file_set_contents(blocker, "", 0, NULL));
+        s = log_k8s_new(&o, &error);
+        g_assert_no_error(error);
+        s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
+        g_usleep(5000);
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "log rotation: renaming *norename.log to *: Is a directory");
+        while (g_main_context_iteration(NULL, FALSE))
+                ;
+        g_test_assert_expected_messages();
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "log rotation: renaming *norename.log to *: Is a directory");
+        s->ops->write(s, STREAM_STDOUT, "three\n", 6, &when);
+        g_test_assert_expected_messages();
+        g_autofree char *live = slurp(path);
+        g_autofree char *pending = slurp(next);
+        g_assert_true(g_str_has_suffix(live, "F one\n"));
+        g_assert_nonnull(strstr(pending, "F two\n"));
+        g_assert_true(g_str_has_suffix(pending, "F three\n"));
+        g_assert_cmpuint(s->stats.rotations, ==, 0);
+        /* Once the obstacle is gone, the exit flush puts every file in place. */
+        g_unlink(blocker);
+        g_rmdir(p1);
+        s->ops->flush(s, FALSE);
+        g_autofree char *after = slurp(path);
+        g_autofree char *old = slurp(p1);
+        g_assert_true(g_str_has_suffix(after, "F three\n"));
+        g_assert_cmpstr(old, ==, live);
+        g_assert_false(g_file_test(next, G_FILE_TEST_EXISTS));
+        g_assert_cmpuint(s->stats.rotations, ==, 1);
 }
 
 /* A monitor that died within the grace period: the next one puts <path>.next in place. */
@@ -267,6 +332,7 @@ int main(int argc, char **argv)
         g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
         g_test_add_func("/log_k8s/rotate-grace", test_rotate_renames_after_grace);
         g_test_add_func("/log_k8s/stale-next", test_stale_next_file_is_renamed);
+        g_test_add_func("/log_k8s/failed-rename", test_failed_rename_keeps_records);
         g_test_add_func("/log_k8s/unwritable", test_unwritable_path);
         g_test_add_func("/log_k8s/rotation-path-checks", test_rotation_path_checks);
         return g_test_run();

@@ -133,32 +133,39 @@ static void test_more_validation(void)
         config_clear(&c);
 }
 
-/* podman 4.3.1 cannot pass --log-rotate: VIGIL_LOG_* stand in, the conmon options win. */
+/* podman 4.3.1 cannot pass --log-rotate: VIGIL_LOG_* stand in, the conmon options win, and a
+ * setting rotates only logs that have a size limit. */
 static void test_log_rotation_settings(void)
 {
         VigilConfig c;
-        g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+        g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL;
 
         g_setenv("VIGIL_CONFIG", "", TRUE);
-        e1 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
+        e1 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--log-size-max", "1000", NULL);
         g_assert_null(e1);
         g_assert_false(c.log_rotate);
         g_assert_cmpint(c.log_max_files, ==, 1);
         config_clear(&c);
         g_setenv("VIGIL_LOG_ROTATE", "yes", TRUE);
         g_setenv("VIGIL_LOG_MAX_FILES", "4", TRUE);
-        e2 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
+        e2 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--log-size-max", "1000", NULL);
         g_assert_null(e2);
         g_assert_true(c.log_rotate);
+        g_assert_true(c.log_rotate_from_settings);
         g_assert_cmpint(c.log_max_files, ==, 4);
         config_clear(&c);
         e3 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--log-max-files", "2", NULL);
         g_assert_null(e3);
+        g_assert_false(c.log_rotate); /* no size limit */
         g_assert_cmpint(c.log_max_files, ==, 2);
         config_clear(&c);
         g_setenv("VIGIL_LOG_MAX_FILES", "0", TRUE);
-        e4 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", NULL);
-        g_assert_cmpstr(e4, ==, "log-max-files must be at least 1 when log-rotate is enabled, got 0");
+        e4 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--log-size-max", "1000", NULL);
+        g_assert_cmpstr(e4, ==, "VIGIL_LOG_MAX_FILES ([log] max-files) must be at least 1 when logs rotate, got 0");
+        config_clear(&c);
+        /* conmon's order: the log-max-files check comes before the container id one. */
+        e5 = parse(&c, "--log-rotate", "--log-max-files", "0", NULL);
+        g_assert_cmpstr(e5, ==, "log-max-files must be at least 1 when log-rotate is enabled, got 0");
         config_clear(&c);
         g_unsetenv("VIGIL_LOG_ROTATE");
         g_unsetenv("VIGIL_LOG_MAX_FILES");
