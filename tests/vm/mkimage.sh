@@ -85,7 +85,7 @@ log "debootstrap $suite from $mirror into $root"
 # In a private mount namespace: debootstrap's /proc and /sys mounts in the chroot cannot
 # outlive it, whatever happens.  INITRD=No: the kernel's postinst hook makes no initramfs
 # (a big MODULES=most one, twice); it is made once below, small, after the configuration.
-if ! INITRD=No timeout 900 unshare --mount --propagation private \
+if ! INITRD=No timeout 600 unshare --mount --propagation private \
 	debootstrap --variant=minbase --include="$packages" --cache-dir="$vm/debs" \
 	"$suite" "$root" "$mirror" >"$vm/debootstrap.log" 2>&1; then
 	tail -n 20 "$vm/debootstrap.log" >&2

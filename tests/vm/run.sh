@@ -38,7 +38,8 @@ qemu=$(command -v qemu-system-x86_64 || true)
 command -v runc >/dev/null || skip "runc is not installed (needed for runc spec)"
 
 mkdir -p "$vm"
-# One run at a time per build tree (the image and the share are shared).
+# One run at a time per build tree (the image and the share are shared).  qemu does not
+# inherit the lock: a qemu left behind by a killed run does not block the next one.
 exec 9>"$vm/lock"
 flock 9
 
@@ -77,7 +78,7 @@ TMPDIR=$run/tmp timeout -k 10 "$timeout_s" "$qemu" \
 	-drive "file=$img/disk.raw,if=virtio,format=raw,snapshot=on" \
 	-virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
 	-device virtio-rng-pci \
-	</dev/null >"$run/qemu.log" 2>&1 || qr=$?
+	</dev/null >"$run/qemu.log" 2>&1 9>&- || qr=$?
 t1=$(date +%s)
 log "qemu exited with $qr after $((t1 - t0)) s (image step $((t_image - t_start)) s)"
 
