@@ -184,21 +184,29 @@ static void iterate_until_gone(const char *path)
                 g_source_remove(guard);
 }
 
+/* A rotating sink with a short grace period (size limit 60: one record per file). */
+static LogSink *open_rotating(const char *path, int max_files, unsigned grace_ms)
+{
+        g_autoptr(GError) error = NULL;
+        K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE,
+                             .max_files = max_files, .rotate_grace_ms = grace_ms };
+        LogSink *s = log_k8s_new(&o, &error);
+
+        g_assert_no_error(error);
+        return s;
+}
+
 /* The new file writes under <path>.next until the grace period ends (podman's poller). */
 static void test_rotate_renames_after_grace(void)
 {
         g_autofree char *path = scratch_file("grace.log");
         g_autofree char *p1 = g_strdup_printf("%s.1", path);
         g_autofree char *next = g_strdup_printf("%s.next", path);
-        g_autoptr(GError) error = NULL;
-        K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE, .max_files = 2,
-                             .rotate_grace_ms = 20 };
         g_autoptr(LogSink) s = NULL;
 
         g_unlink(p1);
         g_unlink(next);
-        s = log_k8s_new(&o, &error);
-        g_assert_no_error(error);
+        s = open_rotating(path, 2, 20);
         s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
         g_assert_cmpuint(s->stats.rotations, ==, 0);
         g_autofree char *before = slurp(path);
@@ -222,9 +230,6 @@ static void test_failed_rename_keeps_records(void)
         g_autofree char *p1 = g_strdup_printf("%s.1", path);
         g_autofree char *blocker = g_build_filename(p1, "x", NULL);
         g_autofree char *next = g_strdup_printf("%s.next", path);
-        g_autoptr(GError) error = NULL;
-        K8sFileOptions o = { .path = path, .size_max = 60, .global_size_max = -1, .rotate = TRUE, .max_files = 1,
-                             .rotate_grace_ms = 1 };
         g_autoptr(LogSink) s = NULL;
 
         g_unlink(next);
@@ -235,8 +240,7 @@ static void test_failed_rename_keeps_records(void)
         /* <path>.1 is a non-empty directory: renaming <path> onto it fails. */
         g_mkdir_with_parents(p1, 0755);
         g_assert_true(g_file_set_contents(blocker, "", 0, NULL));
-        s = log_k8s_new(&o, &error);
-        g_assert_no_error(error);
+        s = open_rotating(path, 1, 1);
         s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
         g_usleep(5000);
         g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "log rotation: renaming *norename.log to *: Is a directory");
