@@ -62,7 +62,7 @@ static void send_entry(JournaldSink *s, StreamId stream, const char *data, size_
                 s->base.stats.partial_records++;
 }
 
-static void journald_write(LogSink *sink, StreamId stream, const char *buf, size_t len, const struct timespec *now)
+static void journald_write(LogSink *sink, StreamId stream, char *buf, size_t len, const struct timespec *now)
 {
         JournaldSink *s = (JournaldSink *) sink;
         GString *pending = s->pending[stream_index(stream)];

@@ -26,10 +26,20 @@ typedef struct {
 
 typedef struct LogSink LogSink;
 
+/*
+ * Every chunk lies in a buffer with LOG_CHUNK_HEADROOM writable bytes in front of it and
+ * LOG_CHUNK_TAILROOM behind it.  The attach clients and the sinks see it in the order the sinks
+ * were added, except that a sink with .rewrites_chunk (at most one) comes last: it may overwrite
+ * the chunk and that room, so it can build its records in place instead of copying them.
+ */
+#define LOG_CHUNK_HEADROOM (48 * 1024)
+#define LOG_CHUNK_TAILROOM 1
+
 typedef struct {
         const char *name;
+        gboolean rewrites_chunk;
         /* One chunk as read from the container, all of it stamped @now (CLOCK_REALTIME). */
-        void (*write)(LogSink *sink, StreamId stream, const char *buf, size_t len, const struct timespec *now);
+        void (*write)(LogSink *sink, StreamId stream, char *buf, size_t len, const struct timespec *now);
         /* ctl "2" or ReopenLog: start a new file (k8s-file); 0 or -errno. */
         int (*reopen)(LogSink *sink);
         /* The container's output has ended: send held partial lines, fsync when @sync. */

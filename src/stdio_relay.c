@@ -10,7 +10,8 @@
 #include "fdutil.h"
 #include "logging.h"
 
-/* Large reads amortise the per-chunk work (one clock read, one write per sink). */
+/* Large reads amortise the per-chunk work (one clock read, one write per sink) and wake a
+ * writer that filled the pipe less often. */
 #define STDIO_READ_SIZE (64 * 1024)
 /* Reads per wake-up while data keeps coming: a busy container costs one poll() per burst,
  * and 1 MiB is still short enough not to keep signals and clients waiting. */
@@ -97,22 +98,30 @@ static void on_sink_rotated(gpointer data)
 
 void stdio_relay_add_sink(StdioRelay *r, LogSink *sink)
 {
+        LogSink *last = r->sinks->len ? g_ptr_array_index(r->sinks, r->sinks->len - 1) : NULL;
+
         sink->rotated = on_sink_rotated;
         sink->rotated_data = r;
-        g_ptr_array_add(r->sinks, sink);
+        /* The sink that rewrites the chunk must see it last (log_sink.h). */
+        g_assert(!(sink->ops->rewrites_chunk && last && last->ops->rewrites_chunk));
+        if (last && last->ops->rewrites_chunk)
+                g_ptr_array_insert(r->sinks, r->sinks->len - 1, sink);
+        else
+                g_ptr_array_add(r->sinks, sink);
 }
 
 /* FALSE when an attach client lags behind. */
-static gboolean dispatch(StdioRelay *r, StreamId stream, const char *buf, size_t len)
+static gboolean dispatch(StdioRelay *r, StreamId stream, char *buf, size_t len)
 {
         struct timespec now;
+        gboolean caught_up = r->output ? r->output(stream, buf, len, r->output_data) : TRUE;
 
         clock_gettime(CLOCK_REALTIME, &now);
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
                 sink->ops->write(sink, stream, buf, len, &now);
         }
-        return r->output ? r->output(stream, buf, len, r->output_data) : TRUE;
+        return caught_up;
 }
 
 typedef enum {
@@ -126,14 +135,16 @@ typedef enum {
 static ReadResult read_once(StdioRelay *r, int idx)
 {
         ssize_t n;
+        char *chunk;
 
         if (!r->buf)
-                r->buf = g_malloc(STDIO_READ_SIZE);
+                r->buf = g_malloc(LOG_CHUNK_HEADROOM + STDIO_READ_SIZE + LOG_CHUNK_TAILROOM);
+        chunk = r->buf + LOG_CHUNK_HEADROOM;
         do
-                n = read(r->out_r[idx], r->buf, STDIO_READ_SIZE);
+                n = read(r->out_r[idx], chunk, STDIO_READ_SIZE);
         while (n < 0 && errno == EINTR);
         if (n > 0) {
-                gboolean caught_up = dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, r->buf, n);
+                gboolean caught_up = dispatch(r, idx ? STREAM_STDERR : STREAM_STDOUT, chunk, n);
                 return n == STDIO_READ_SIZE && caught_up ? READ_FULL : READ_DATA;
         }
         if (n < 0 && errno == EAGAIN)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The container's stdio: the pipes (or, with -t, the pty master) between the runtime and the
- * monitor, read on the main loop and handed to the log sinks and then the attach clients;
+ * monitor, read on the main loop and handed to the attach clients and then the log sinks;
  * and the container's stdin, fed from attach clients without ever blocking the loop.
  */
 #pragma once
@@ -26,12 +26,13 @@ typedef struct {
         gboolean stdin_close_requested;
 
         GPtrArray *sinks;       /* LogSink * */
-        StdioOutputFunc output; /* attach broadcast, after the sinks */
+        /* attach broadcast, before the sinks: the k8s-file sink rewrites the chunk (log_sink.h) */
+        StdioOutputFunc output;
         gpointer output_data;
         void (*stdin_room)(gpointer user_data); /* queued stdin fell below the bound */
         void (*log_rotated)(gpointer user_data); /* a sink rotated its files */
         gpointer hook_data;     /* for stdin_room and log_rotated */
-        char *buf;
+        char *buf;              /* LOG_CHUNK_HEADROOM, then each chunk read */
         int master;             /* -t: the pty master (also stdin_w), else -1 */
         gboolean awaiting_terminal; /* -t before the pty arrived: client input is held */
         gboolean started;

@@ -144,13 +144,19 @@ def test_journald_and_k8s_file(container):
 @pytest.mark.slow
 def test_journald_integrity(container):
     """1 GiB of hostile output (genstream, 512 MiB on each stream at once) rebuilt from the
-    journal (`journalctl -o export`, partial entries joined) byte for byte."""
+    journal (`journalctl -o export`, partial entries joined) byte for byte.  A k8s-file log
+    runs alongside: it builds its records in the read buffer, after journald has read it."""
     half = str(512 * 1024 * 1024)
-    c = container(["/genstream", "5", half, half, "/tmp/gen"], log=["journald"])
+    c = container(["/genstream", "5", half, half, "/tmp/gen"], log=[])
+    c.log = ["k8s-file:" + c.log_path, "journald"]
     streams.install_genstream(SCRATCH, os.path.join(c.bundle, "rootfs"))
     assert c.run(timeout=300) == 0
     c.wait_monitor_gone(timeout=120)
     exp = streams.read_expected(os.path.join(c.bundle, "rootfs"))
+    try:
+        assert streams.hash_k8s_files([c.log_path]).result() == exp
+    finally:
+        os.unlink(c.log_path)
     _journal_sync()
     sh = streams.StreamHash()
     total = sum(n for _, n in exp.values())

@@ -29,6 +29,16 @@ static char *slurp(const char *path)
 
 static const struct timespec when = { .tv_sec = 1763807911, .tv_nsec = 891998005 };
 
+/* As the stdio relay hands chunks over: LOG_CHUNK_HEADROOM writable bytes in front, one behind. */
+static void write_chunk(LogSink *s, StreamId stream, const char *data, size_t len)
+{
+        g_autofree char *buf = g_malloc(LOG_CHUNK_HEADROOM + len + LOG_CHUNK_TAILROOM);
+
+        if (len)
+                memcpy(buf + LOG_CHUNK_HEADROOM, data, len);
+        s->ops->write(s, stream, buf + LOG_CHUNK_HEADROOM, len, &when);
+}
+
 static void test_timestamp_format(void)
 {
         TimestampCache cache = { 0 };
@@ -69,9 +79,9 @@ static void test_records(void)
         g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
         g_autofree char *text = NULL;
 
-        s->ops->write(s, STREAM_STDOUT, "out1\n\npartial", 13, &when);
-        s->ops->write(s, STREAM_STDERR, "err1\n", 5, &when);
-        s->ops->write(s, STREAM_STDOUT, "\n", 1, &when);
+        write_chunk(s, STREAM_STDOUT, "out1\n\npartial", 13);
+        write_chunk(s, STREAM_STDERR, "err1\n", 5);
+        write_chunk(s, STREAM_STDOUT, "\n", 1);
         s->ops->flush(s, TRUE);
         text = slurp(path);
         g_assert_cmpstr(text, ==,
@@ -88,10 +98,15 @@ static void test_records(void)
 /* Joins P records up to F, per stream, the way podman's reader does. */
 static void rebuild(const char *text, GString *out[2])
 {
-        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        /* Line by line: g_strsplit() of the whole log is quadratic under ASan's strstr(). */
+        for (const char *l = text, *nl; *l; l = nl + 1) {
+                g_autofree char *line = NULL;
+                g_auto(GStrv) f = NULL;
 
-        for (char **l = lines; *l && **l; l++) {
-                g_auto(GStrv) f = g_strsplit(*l, " ", 4);
+                nl = strchr(l, '\n');
+                g_assert_nonnull(nl);
+                line = g_strndup(l, nl - l);
+                f = g_strsplit(line, " ", 4);
                 int idx = g_str_equal(f[1], "stderr");
                 g_assert_cmpuint(g_strv_length(f), ==, 4);
                 g_string_append(out[idx], f[3]);
@@ -100,9 +115,11 @@ static void rebuild(const char *text, GString *out[2])
         }
 }
 
-static void test_round_trip_large_lines(void)
+/* Lines of 0 to @max_line bytes (-1: a newline is every 8th byte on average), in chunks of
+ * up to @max_chunk bytes. */
+static void round_trip(const char *name, gsize max_chunk, int max_line)
 {
-        g_autofree char *path = scratch_file("roundtrip.log");
+        g_autofree char *path = scratch_file(name);
         g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
         GString *sent[2] = { g_string_new(NULL), g_string_new(NULL) };
         GString *got[2] = { g_string_new(NULL), g_string_new(NULL) };
@@ -111,11 +128,16 @@ static void test_round_trip_large_lines(void)
 
         for (int i = 0; i < 200; i++) {
                 int idx = g_rand_int_range(rand, 0, 2);
-                gsize len = g_rand_int_range(rand, 0, i % 10 == 0 ? 300000 : 200);
+                gsize len = g_rand_int_range(rand, 0, i % 10 == 0 ? max_chunk : 200);
                 g_autofree char *chunk = g_malloc(len);
-                for (gsize j = 0; j < len; j++)
-                        chunk[j] = g_rand_int_range(rand, 0, 8) == 0 ? '\n' : 'a' + g_rand_int_range(rand, 0, 26);
-                s->ops->write(s, idx ? STREAM_STDERR : STREAM_STDOUT, chunk, len, &when);
+                int line = max_line >= 0 ? g_rand_int_range(rand, 0, max_line + 1) : 0;
+                for (gsize j = 0; j < len; j++) {
+                        gboolean nl = max_line >= 0 ? line-- == 0 : g_rand_int_range(rand, 0, 8) == 0;
+                        chunk[j] = nl ? '\n' : 'a' + g_rand_int_range(rand, 0, 26);
+                        if (nl && max_line >= 0)
+                                line = g_rand_int_range(rand, 0, max_line + 1);
+                }
+                write_chunk(s, idx ? STREAM_STDERR : STREAM_STDOUT, chunk, len);
                 g_string_append_len(sent[idx], chunk, len);
         }
         s->ops->flush(s, FALSE);
@@ -130,15 +152,33 @@ static void test_round_trip_large_lines(void)
         g_rand_free(rand);
 }
 
+/* Lines of about 8 bytes: records are 6x the input, so the output keeps catching up with it. */
+static void test_round_trip_short_lines(void)
+{
+        round_trip("roundtrip-short.log", 300000, -1);
+}
+
+/* Lines on both sides of the length at which content stays where it was read. */
+static void test_round_trip_mixed_lines(void)
+{
+        round_trip("roundtrip-mixed.log", 65536, 3000);
+}
+
+/* Nothing but newlines: every record is a prefix and one byte. */
+static void test_round_trip_empty_lines(void)
+{
+        round_trip("roundtrip-empty.log", 65536, 0);
+}
+
 static void test_size_max_truncates(void)
 {
         g_autofree char *path = scratch_file("truncate.log");
         g_autoptr(LogSink) s = open_sink(path, 120, FALSE, 1);
         g_autofree char *text = NULL;
 
-        s->ops->write(s, STREAM_STDOUT, "first\n", 6, &when);
-        s->ops->write(s, STREAM_STDOUT, "second\n", 7, &when);
-        s->ops->write(s, STREAM_STDOUT, "third\n", 6, &when);
+        write_chunk(s, STREAM_STDOUT, "first\n", 6);
+        write_chunk(s, STREAM_STDOUT, "second\n", 7);
+        write_chunk(s, STREAM_STDOUT, "third\n", 6);
         s->ops->flush(s, FALSE);
         text = slurp(path);
         /* Each record is 51-52 bytes: two fit in 120, the third starts a new file. */
@@ -155,7 +195,7 @@ static void test_rotate_keeps_files(void)
         g_unlink(p1);
         g_unlink(p2);
         s = open_sink(path, 60, TRUE, 2);
-        s->ops->write(s, STREAM_STDOUT, "one\ntwo\nthree\nfour\n", 19, &when);
+        write_chunk(s, STREAM_STDOUT, "one\ntwo\nthree\nfour\n", 19);
         s->ops->flush(s, FALSE);
         g_autofree char *t0 = slurp(path);
         g_autofree char *t1 = slurp(p1);
@@ -207,7 +247,7 @@ static void test_rotate_renames_after_grace(void)
         g_unlink(p1);
         g_unlink(next);
         s = open_rotating(path, 2, 20);
-        s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
+        write_chunk(s, STREAM_STDOUT, "one\ntwo\n", 8);
         g_assert_cmpuint(s->stats.rotations, ==, 0);
         g_autofree char *before = slurp(path);
         g_autofree char *pending = slurp(next);
@@ -241,14 +281,14 @@ static void test_failed_rename_keeps_records(void)
         g_mkdir_with_parents(p1, 0755);
         g_assert_true(g_file_set_contents(blocker, "", 0, NULL));
         s = open_rotating(path, 1, 1);
-        s->ops->write(s, STREAM_STDOUT, "one\ntwo\n", 8, &when);
+        write_chunk(s, STREAM_STDOUT, "one\ntwo\n", 8);
         g_usleep(5000);
         g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "log rotation: renaming *norename.log to *: Is a directory");
         while (g_main_context_iteration(NULL, FALSE))
                 ;
         g_test_assert_expected_messages();
         g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "log rotation: renaming *norename.log to *: Is a directory");
-        s->ops->write(s, STREAM_STDOUT, "three\n", 6, &when);
+        write_chunk(s, STREAM_STDOUT, "three\n", 6);
         g_test_assert_expected_messages();
         g_autofree char *live = slurp(path);
         g_autofree char *pending = slurp(next);
@@ -331,7 +371,9 @@ int main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/log_k8s/timestamp", test_timestamp_format);
         g_test_add_func("/log_k8s/records", test_records);
-        g_test_add_func("/log_k8s/round-trip", test_round_trip_large_lines);
+        g_test_add_func("/log_k8s/round-trip-short", test_round_trip_short_lines);
+        g_test_add_func("/log_k8s/round-trip-mixed", test_round_trip_mixed_lines);
+        g_test_add_func("/log_k8s/round-trip-empty", test_round_trip_empty_lines);
         g_test_add_func("/log_k8s/size-max", test_size_max_truncates);
         g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
         g_test_add_func("/log_k8s/rotate-grace", test_rotate_renames_after_grace);
