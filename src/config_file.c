@@ -50,6 +50,8 @@ static const Setting settings[] = {
           F(notify_prepare_bundle), "false", "Mount <bundle>/notify at /run/notify and set NOTIFY_SOCKET" },
         { "monitor", "start", "VIGIL_START", "start", TYPE_BOOL, F(start), "false",
           "Run `runtime start` after create (standalone units)" },
+        { "monitor", "unit-cgroup", "VIGIL_UNIT_CGROUP", "unit-cgroup", TYPE_BOOL, F(unit_cgroup), "false",
+          "Run the container in the cgroup of the systemd service that runs vigil (cgroup v2, Delegate=yes)" },
         { "health", "cmd", "VIGIL_HEALTH_CMD", "health-cmd", TYPE_STRING, F(health_cmd), NULL,
           "Health check, run as /bin/sh -c CMD inside the container" },
         { "health", "interval", "VIGIL_HEALTH_INTERVAL", "health-interval", TYPE_DURATION, F(health_interval_ms),

@@ -41,6 +41,7 @@ typedef struct {
         SenderCheck notify_sender_check;
         gboolean notify_prepare_bundle; /* add the /run/notify mount and NOTIFY_SOCKET to config.json */
         gboolean start;                 /* run `runtime start` after create */
+        gboolean unit_cgroup;           /* the container in <our service's cgroup>/container */
         char *health_cmd;               /* shell command run with `runtime exec CID /bin/sh -c` */
         unsigned health_interval_ms;
         unsigned health_timeout_ms;

@@ -16,6 +16,7 @@
 #include "fdutil.h"
 #include "logging.h"
 #include "runtime.h"
+#include "unit_cgroup.h"
 
 #define RUNTIME_MESSAGE_MAX 8191
 
@@ -552,6 +553,15 @@ static gboolean open_notify(Monitor *m, GError **error)
         return TRUE;
 }
 
+static gboolean prepare_unit_cgroup(Monitor *m, GError **error)
+{
+        if (!m->cfg->vigil.unit_cgroup || m->cfg->exec || unit_cgroup_adopt(&m->json, m->cfg->bundle) == 0)
+                return TRUE;
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "Failed to put the container in this service's cgroup (--unit-cgroup, see above)");
+        return FALSE;
+}
+
 /* --start: run `runtime start` ourselves (a unit running vigil directly); else the engine does. */
 static void start_container(Monitor *m)
 {
@@ -608,7 +618,7 @@ static gboolean setup(Monitor *m, GError **error)
                 return FALSE;
         }
         return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && open_notify(m, error) &&
-               spawn_runtime(m, error);
+               prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
 }
 
 int monitor_run(Monitor *m)

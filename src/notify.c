@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundle_config.h"
 #include "fdutil.h"
 #include "logging.h"
 
@@ -204,18 +205,6 @@ static void remove_env(JsonApi *j, JsonArray *env, const char *prefix)
                         j->array_remove_element(env, i - 1);
 }
 
-/* The array member @name of @obj, created empty when missing; NULL if it is something else. */
-static JsonArray *array_member(JsonApi *j, JsonObject *obj, const char *name)
-{
-        JsonNode *node = j->object_get_member(obj, name);
-
-        if (!node) {
-                j->object_set_array_member(obj, name, j->array_new());
-                node = j->object_get_member(obj, name);
-        }
-        return j->node_get_node_type(node) == JSON_NODE_ARRAY ? j->node_get_array(node) : NULL;
-}
-
 /*
  * NOTIFY_SOCKET, and the unit's watchdog interval: systemd hands WATCHDOG_USEC to vigil only,
  * and sd_watchdog_enabled() in the container needs it to know how often to ping.  A bundle
@@ -235,37 +224,14 @@ static void add_notify_env(JsonApi *j, JsonArray *env)
         }
 }
 
-int notify_prepare_bundle(JsonApi *j, const char *bundle)
+static int add_notify_config(JsonApi *j, JsonObject *obj, gpointer source)
 {
-        g_autofree char *path = g_build_filename(bundle, "config.json", NULL);
-        g_autofree char *source = g_build_filename(bundle, "notify", NULL);
-        g_autofree char *text = NULL;
-        g_autofree char *out = NULL;
-        g_autoptr(GError) error = NULL;
-        JsonNode *root;
-        JsonObject *obj, *process;
-        JsonArray *mounts, *env;
-        int r = 0;
+        JsonArray *mounts = bundle_array_member(j, obj, "mounts");
+        JsonObject *process = bundle_object_member(j, obj, "process");
+        JsonArray *env = process ? bundle_array_member(j, process, "env") : NULL;
 
-        if (!json_api_load(j, &error) || !g_file_get_contents(path, &text, NULL, &error)) {
-                log_error("sd-notify: preparing %s: %s", path, error->message);
-                return -EIO;
-        }
-        root = j->from_string(text, &error);
-        if (!root || j->node_get_node_type(root) != JSON_NODE_OBJECT) {
-                log_error("sd-notify: %s is not a JSON object", path);
-                if (root)
-                        j->node_unref(root);
-                return -EINVAL;
-        }
-        obj = j->node_get_object(root);
-        mounts = array_member(j, obj, "mounts");
-        process = j->object_get_member(obj, "process") ? j->node_get_object(j->object_get_member(obj, "process"))
-                                                         : NULL;
-        env = process ? array_member(j, process, "env") : NULL;
         if (!mounts || !env) {
-                log_error("sd-notify: %s has no usable mounts or process.env", path);
-                j->node_unref(root);
+                log_error("sd-notify: config.json has no usable mounts or process.env");
                 return -EINVAL;
         }
         if (!has_mount_at(j, mounts, CONTAINER_NOTIFY_DIR)) {
@@ -282,14 +248,18 @@ int notify_prepare_bundle(JsonApi *j, const char *bundle)
                 j->array_add_object_element(mounts, m);
         }
         add_notify_env(j, env);
-        out = j->to_string(root, FALSE);
-        j->node_unref(root);
+        return 0;
+}
+
+int notify_prepare_bundle(JsonApi *j, const char *bundle)
+{
+        g_autofree char *source = g_build_filename(bundle, "notify", NULL);
+
         /* The bind mount's source must exist before `runtime create`. */
-        if (g_mkdir_with_parents(source, 0755) < 0)
-                r = -errno;
-        if (r == 0)
-                r = write_file_atomic(path, out, strlen(out), 0644);
-        if (r < 0)
-                log_error("sd-notify: writing %s: %s", path, g_strerror(-r));
-        return r;
+        if (g_mkdir_with_parents(source, 0755) < 0) {
+                int r = -errno;
+                log_error("sd-notify: creating %s: %s", source, g_strerror(errno));
+                return r;
+        }
+        return bundle_config_edit(j, bundle, "sd-notify", add_notify_config, source);
 }

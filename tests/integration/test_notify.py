@@ -450,7 +450,7 @@ def test_podman_ignore_mode(npodman, receiver):
     assert npodman("logs", n, check=True).out == "socket=none\n"
 
 
-def run_as_unit(env, notifier, rec, tmp_path, script, extra_env=None):
+def run_as_unit(env, notifier, rec, tmp_path, script, extra_env=None, extra_args=()):
     """vigil started the way units/vigil@.service starts it; returns (process, stdout, stderr)."""
     bundle = str(tmp_path / "bundle")
     env.rootfs.bundle(bundle, ["sh", "-c", script])
@@ -459,7 +459,7 @@ def run_as_unit(env, notifier, rec, tmp_path, script, extra_env=None):
     argv = [env.monitor, "--sync", "--start", f"--cid={cid}", f"--cuuid={cid}", f"--name={cid}",
             f"--runtime={m.RUNC}", "--runtime-arg=--root", f"--runtime-arg={env.runc_root}",
             f"--bundle={bundle}", f"--container-pidfile={tmp_path}/pid", f"--exit-dir={tmp_path}",
-            "--log-path=passthrough", "--sdnotify-prepare-bundle"]
+            "--log-path=passthrough", "--sdnotify-prepare-bundle", *extra_args]
     p = subprocess.Popen(argv, env={"PATH": os.environ["PATH"], "NOTIFY_SOCKET": rec.path, **BASE_ENV,
                                     **(extra_env or {})},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
@@ -498,6 +498,21 @@ def test_unit_watchdog_reaches_container(env, notifier, receiver, tmp_path):
                               "echo wd=${WATCHDOG_USEC:-none}",
                               extra_env={"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": "1"})
     assert out == b"wd=none\n", err
+
+
+@pytest.mark.skipif(subprocess.run(["stat", "-fc", "%T", "/sys/fs/cgroup"], capture_output=True,
+                                   text=True).stdout.strip() == "cgroup2fs",
+                    reason="cgroup v2 host: tests/vm checks --unit-cgroup under systemd")
+def test_unit_cgroup_without_cgroup_v2(env, notifier, receiver, tmp_path):
+    """--unit-cgroup (in units/vigil@.service) on a cgroup v1 host: a warning, and the
+    container runs in the runtime's default cgroup, its config.json untouched there."""
+    rec = receiver()
+    p, out, err = run_as_unit(env, notifier, rec, tmp_path, "echo hi", extra_args=["--unit-cgroup"])
+    assert p.returncode == 0, err
+    assert out == b"hi\n"
+    assert b"--unit-cgroup needs cgroup v2 at /sys/fs/cgroup" in err
+    with open(tmp_path / "bundle" / "config.json") as f:
+        assert "cgroupsPath" not in json.load(f).get("linux", {})
 
 
 def test_last_words_before_exit(container, notifier, receiver):
