@@ -8,8 +8,9 @@
  * Records are built in place, in the relay's read buffer (LOG_CHUNK_HEADROOM in log_sink.h):
  * each prefix and line is moved to the output position, which starts in the room in front of
  * the chunk and never passes the unread input, so a 64 KiB chunk becomes one write(2) with no
- * buffer of our own.  When the output catches up with the input (lines much shorter than the
- * prefix), what is built so far is written first.  Why not writev() of a prefix and a content
+ * buffer of our own.  Each record takes one prefix of the room, so after more than
+ * LOG_CHUNK_HEADROOM / prefix records (a 64 KiB chunk of lines under about 60 bytes) the output
+ * catches up with the input, and what is built so far is written first.  Why not writev() of a prefix and a content
  * iovec per line, without moving anything: the kernel's cost per iovec made that twice the
  * system time for 67-byte lines, and moving a line costs less than its iovec.
  *
@@ -43,6 +44,7 @@
 /* "<35-char timestamp> stdout F " */
 #define K8S_PREFIX_MAX (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
 G_STATIC_ASSERT(LOG_CHUNK_HEADROOM >= K8S_PREFIX_MAX);
+G_STATIC_ASSERT(LOG_CHUNK_TAILROOM >= 1); /* the newline after a partial line */
 
 typedef struct {
         LogSink base;
@@ -56,8 +58,10 @@ typedef struct {
         uint64_t total_bytes;  /* bytes ever written, for --log-global-size-max */
         uint64_t written_back; /* file offset up to which writeback was started */
         uint64_t reopen_retry_at; /* total_bytes: after a failed rotation, try again one limit later */
-        char *room;     /* during k8s_write: the start of the chunk's buffer ... */
-        char *out;      /* ... and the end of the records built there, not written yet */
+        /* During k8s_write: the start of the chunk's buffer and the end of the records built
+         * there, not written yet.  NULL outside it. */
+        char *room;
+        char *out;
         TimestampCache ts_cache;
         guint write_errors;
 } K8sSink;
@@ -86,7 +90,7 @@ static void start_writeback(K8sSink *s)
 
 static size_t pending(const K8sSink *s)
 {
-        return s->out - s->room;
+        return s->out ? (size_t) (s->out - s->room) : 0;
 }
 
 static void flush_pending(K8sSink *s)
@@ -112,7 +116,7 @@ static void flush_pending(K8sSink *s)
         start_writeback(s);
 }
 
-/* Appends at the output position; @data may be at it or after it (the line itself). */
+/* Appends at the output position; @data is elsewhere (the prefix) or at or after it (the line). */
 static void put(K8sSink *s, const char *data, size_t len)
 {
         if (s->out != data)
@@ -290,6 +294,7 @@ static void k8s_write(LogSink *sink, StreamId stream, char *buf, size_t len, con
         }
         s->base.stats.bytes[idx] += len;
         flush_pending(s);
+        s->room = s->out = NULL; /* the relay reuses the buffer */
 }
 
 static void k8s_flush(LogSink *sink, gboolean sync)

@@ -28,9 +28,10 @@ typedef struct LogSink LogSink;
 
 /*
  * Every chunk lies in a buffer with LOG_CHUNK_HEADROOM writable bytes in front of it and
- * LOG_CHUNK_TAILROOM behind it.  The attach clients and the sinks see it in the order the sinks
- * were added, except that a sink with .rewrites_chunk (at most one) comes last: it may overwrite
- * the chunk and that room, so it can build its records in place instead of copying them.
+ * LOG_CHUNK_TAILROOM behind it.  The attach clients see it first, then the sinks in the order
+ * they were added, except that a sink with .rewrites_chunk (at most one) comes last: it may
+ * overwrite the chunk and that room, so it can build its records in place instead of copying
+ * them.  Nobody keeps a pointer into the chunk after its call returns.
  */
 #define LOG_CHUNK_HEADROOM (48 * 1024)
 #define LOG_CHUNK_TAILROOM 1

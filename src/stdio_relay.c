@@ -114,9 +114,11 @@ void stdio_relay_add_sink(StdioRelay *r, LogSink *sink)
 static gboolean dispatch(StdioRelay *r, StreamId stream, char *buf, size_t len)
 {
         struct timespec now;
-        gboolean caught_up = r->output ? r->output(stream, buf, len, r->output_data) : TRUE;
+        gboolean caught_up;
 
+        /* Stamped when read, before the clients' sends. */
         clock_gettime(CLOCK_REALTIME, &now);
+        caught_up = r->output ? r->output(stream, buf, len, r->output_data) : TRUE;
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
                 sink->ops->write(sink, stream, buf, len, &now);
@@ -131,7 +133,7 @@ typedef enum {
         READ_END,       /* EOF, an error, or EIO from a pty whose slave side closed */
 } ReadResult;
 
-/* One read, handed to the sinks and the attach clients. */
+/* One read, handed to the attach clients and the sinks. */
 static ReadResult read_once(StdioRelay *r, int idx)
 {
         ssize_t n;

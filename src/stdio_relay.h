@@ -32,7 +32,7 @@ typedef struct {
         void (*stdin_room)(gpointer user_data); /* queued stdin fell below the bound */
         void (*log_rotated)(gpointer user_data); /* a sink rotated its files */
         gpointer hook_data;     /* for stdin_room and log_rotated */
-        char *buf;              /* LOG_CHUNK_HEADROOM, then each chunk read */
+        char *buf;              /* LOG_CHUNK_HEADROOM, each chunk read, LOG_CHUNK_TAILROOM */
         int master;             /* -t: the pty master (also stdin_w), else -1 */
         gboolean awaiting_terminal; /* -t before the pty arrived: client input is held */
         gboolean started;

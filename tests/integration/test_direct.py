@@ -278,6 +278,23 @@ def test_attach_socket_streams(container):
     assert c.wait_exit() == 0
 
 
+def test_attach_sees_chunks_before_the_log_rewrites_them(container):
+    """The k8s-file sink builds its records in the read buffer, over the chunk, once more than
+    about 1000 lines of a chunk are waiting: attach clients get the chunk first, intact."""
+    c = container(["seq", "1", "100000"])
+    c.create()
+    sock = m.connect_seqpacket(os.path.join(c.bundle, "attach"))
+    c.start()
+    packets = m.read_attach(sock)
+    sock.close()
+    want = "".join(f"{i}\n" for i in range(1, 100001)).encode()
+    assert _streams(packets)[2] == want
+    assert c.wait_exit() == 0
+    c.wait_monitor_gone()
+    _, st = m.parse_k8s_log(c.read_log())
+    assert st["stdout"] == want
+
+
 def test_attach_stdin(container):
     c = container(["sh", "-c", "cat; echo stdin-closed"], opts=["-i"])
     c.create()

@@ -95,79 +95,129 @@ static void test_records(void)
         g_assert_cmpuint(s->stats.bytes[1], ==, 5);
 }
 
-/* Joins P records up to F, per stream, the way podman's reader does. */
-static void rebuild(const char *text, GString *out[2])
+/* The records the sink must write for one chunk, built the plain way; records that would take
+ * the total past @global_max (0: no limit) are left out, as the sink drops them. */
+static void expect_records(GString *want, StreamId stream, const char *data, size_t len, size_t global_max)
 {
-        /* Line by line: g_strsplit() of the whole log is quadratic under ASan's strstr(). */
-        for (const char *l = text, *nl; *l; l = nl + 1) {
-                g_autofree char *line = NULL;
-                g_auto(GStrv) f = NULL;
+        TimestampCache cache = { 0 };
+        char ts[LOG_TIMESTAMP_LEN + 1];
+        const char *end = data + len;
 
-                nl = strchr(l, '\n');
-                g_assert_nonnull(nl);
-                line = g_strndup(l, nl - l);
-                f = g_strsplit(line, " ", 4);
-                int idx = g_str_equal(f[1], "stderr");
-                g_assert_cmpuint(g_strv_length(f), ==, 4);
-                g_string_append(out[idx], f[3]);
-                if (g_str_equal(f[2], "F"))
-                        g_string_append_c(out[idx], '\n');
+        log_format_timestamp(&cache, &when, ts);
+        while (data < end) {
+                const char *nl = memchr(data, '\n', end - data);
+                size_t piece = nl ? (size_t) (nl - data) + 1 : (size_t) (end - data);
+                g_autoptr(GString) rec = g_string_new(NULL);
+                g_string_append_printf(rec, "%s %s %c ", ts, stream_name(stream), nl ? 'F' : 'P');
+                g_string_append_len(rec, data, piece);
+                if (!nl)
+                        g_string_append_c(rec, '\n');
+                if (!global_max || want->len + rec->len <= global_max)
+                        g_string_append_len(want, rec->str, rec->len);
+                data += piece;
         }
 }
 
-/* Lines of 0 to @max_line bytes (-1: a newline is every 8th byte on average), in chunks of
- * up to @max_chunk bytes. */
-static void round_trip(const char *name, gsize max_chunk, int max_line)
+/* The log's files, oldest first: <path>.N ... <path>.1, <path>. */
+static GString *read_files(const char *path, int max_files)
+{
+        GString *got = g_string_new(NULL);
+
+        for (int i = max_files; i >= 0; i--) {
+                g_autofree char *name = i ? g_strdup_printf("%s.%d", path, i) : g_strdup(path);
+                g_autofree char *text = NULL;
+                gsize len = 0;
+                if (g_file_get_contents(name, &text, &len, NULL))
+                        g_string_append_len(got, text, len);
+                if (i)
+                        g_unlink(name);
+        }
+        return got;
+}
+
+typedef struct {
+        gsize max_chunk;
+        int max_line;           /* lines of 0..max_line bytes; -1: a newline every 8th byte on average */
+        int64_t size_max;       /* > 0: rotate at this size */
+        int64_t global_size_max;
+} RoundTrip;
+
+/* Random chunks through the sink, laid out as the relay lays them out; the files must hold
+ * exactly the records of a plain formatter, byte for byte. */
+static void round_trip(const char *name, const RoundTrip *t)
 {
         g_autofree char *path = scratch_file(name);
-        g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
-        GString *sent[2] = { g_string_new(NULL), g_string_new(NULL) };
-        GString *got[2] = { g_string_new(NULL), g_string_new(NULL) };
-        g_autofree char *text = NULL;
+        const int max_files = 1000;
+        K8sFileOptions o = { .path = path, .size_max = t->size_max, .global_size_max = t->global_size_max,
+                             .rotate = t->size_max > 0, .max_files = max_files };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(LogSink) s = log_k8s_new(&o, &error);
+        g_autoptr(GString) want = g_string_new(NULL);
+        g_autoptr(GString) got = NULL;
         GRand *rand = g_rand_new_with_seed(42);
 
+        g_assert_no_error(error);
         for (int i = 0; i < 200; i++) {
-                int idx = g_rand_int_range(rand, 0, 2);
-                gsize len = g_rand_int_range(rand, 0, i % 10 == 0 ? max_chunk : 200);
+                StreamId stream = g_rand_int_range(rand, 0, 2) ? STREAM_STDERR : STREAM_STDOUT;
+                gsize len = g_rand_int_range(rand, 0, i % 10 == 0 ? t->max_chunk : 200);
                 g_autofree char *chunk = g_malloc(len);
-                int line = max_line >= 0 ? g_rand_int_range(rand, 0, max_line + 1) : 0;
+                int line = t->max_line >= 0 ? g_rand_int_range(rand, 0, t->max_line + 1) : 0;
                 for (gsize j = 0; j < len; j++) {
-                        gboolean nl = max_line >= 0 ? line-- == 0 : g_rand_int_range(rand, 0, 8) == 0;
+                        gboolean nl = t->max_line >= 0 ? line-- == 0 : g_rand_int_range(rand, 0, 8) == 0;
                         chunk[j] = nl ? '\n' : 'a' + g_rand_int_range(rand, 0, 26);
-                        if (nl && max_line >= 0)
-                                line = g_rand_int_range(rand, 0, max_line + 1);
+                        if (nl && t->max_line >= 0)
+                                line = g_rand_int_range(rand, 0, t->max_line + 1);
                 }
-                write_chunk(s, idx ? STREAM_STDERR : STREAM_STDOUT, chunk, len);
-                g_string_append_len(sent[idx], chunk, len);
+                write_chunk(s, stream, chunk, len);
+                expect_records(want, stream, chunk, len, t->global_size_max > 0 ? t->global_size_max : 0);
         }
         s->ops->flush(s, FALSE);
-        text = slurp(path);
-        rebuild(text, got);
-        for (int i = 0; i < 2; i++) {
-                g_assert_cmpuint(got[i]->len, ==, sent[i]->len);
-                g_assert_true(memcmp(got[i]->str, sent[i]->str, sent[i]->len) == 0);
-                g_string_free(sent[i], TRUE);
-                g_string_free(got[i], TRUE);
-        }
+        if (t->size_max > 0)
+                g_assert_cmpuint(s->stats.rotations, >, 3);
+        if (t->global_size_max > 0)
+                g_assert_cmpuint(s->stats.bytes_dropped, >, 0);
+        got = read_files(path, max_files);
+        g_assert_cmpuint(got->len, ==, want->len);
+        g_assert_true(memcmp(got->str, want->str, want->len) == 0);
         g_rand_free(rand);
 }
 
 /* Lines of about 8 bytes: records are 6x the input, so the output keeps catching up with it. */
 static void test_round_trip_short_lines(void)
 {
-        round_trip("roundtrip-short.log", 300000, -1);
+        round_trip("roundtrip-short.log", &(RoundTrip) { .max_chunk = 300000, .max_line = -1 });
 }
 
-/* Lines on both sides of the length at which content stays where it was read. */
+/* Around 60 bytes, where a 64 KiB chunk starts to need more than one write. */
 static void test_round_trip_mixed_lines(void)
 {
-        round_trip("roundtrip-mixed.log", 65536, 3000);
+        round_trip("roundtrip-mixed.log", &(RoundTrip) { .max_chunk = 65536, .max_line = 120 });
 }
 
 /* Nothing but newlines: every record is a prefix and one byte. */
 static void test_round_trip_empty_lines(void)
 {
-        round_trip("roundtrip-empty.log", 65536, 0);
+        round_trip("roundtrip-empty.log", &(RoundTrip) { .max_chunk = 65536, .max_line = 0 });
+}
+
+/* Lines of up to 100 KiB: a piece can be longer than the room in front of the chunk. */
+static void test_round_trip_long_lines(void)
+{
+        round_trip("roundtrip-long.log", &(RoundTrip) { .max_chunk = 300000, .max_line = 100000 });
+}
+
+/* Rotations in the middle of chunks whose short lines also need early writes. */
+static void test_round_trip_rotating(void)
+{
+        round_trip("roundtrip-rotate.log",
+                   &(RoundTrip) { .max_chunk = 65536, .max_line = 30, .size_max = 65536 });
+}
+
+/* --log-global-size-max: the records past the limit are left out, whole. */
+static void test_round_trip_global_size_max(void)
+{
+        round_trip("roundtrip-global.log",
+                   &(RoundTrip) { .max_chunk = 65536, .max_line = 30, .global_size_max = 200000 });
 }
 
 static void test_size_max_truncates(void)
@@ -374,6 +424,9 @@ int main(int argc, char **argv)
         g_test_add_func("/log_k8s/round-trip-short", test_round_trip_short_lines);
         g_test_add_func("/log_k8s/round-trip-mixed", test_round_trip_mixed_lines);
         g_test_add_func("/log_k8s/round-trip-empty", test_round_trip_empty_lines);
+        g_test_add_func("/log_k8s/round-trip-long", test_round_trip_long_lines);
+        g_test_add_func("/log_k8s/round-trip-rotating", test_round_trip_rotating);
+        g_test_add_func("/log_k8s/round-trip-global-size-max", test_round_trip_global_size_max);
         g_test_add_func("/log_k8s/size-max", test_size_max_truncates);
         g_test_add_func("/log_k8s/rotate", test_rotate_keeps_files);
         g_test_add_func("/log_k8s/rotate-grace", test_rotate_renames_after_grace);
