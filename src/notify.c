@@ -227,8 +227,10 @@ static void add_notify_env(JsonApi *j, JsonArray *env)
 static int add_notify_config(JsonApi *j, JsonObject *obj, gpointer source)
 {
         JsonArray *mounts = bundle_array_member(j, obj, "mounts");
-        JsonObject *process = bundle_object_member(j, obj, "process");
-        JsonArray *env = process ? bundle_array_member(j, process, "env") : NULL;
+        JsonNode *process = j->object_get_member(obj, "process");
+        JsonArray *env = process && j->node_get_node_type(process) == JSON_NODE_OBJECT
+                                 ? bundle_array_member(j, j->node_get_object(process), "env")
+                                 : NULL;
 
         if (!mounts || !env) {
                 log_error("sd-notify: config.json has no usable mounts or process.env");
