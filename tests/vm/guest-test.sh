@@ -190,10 +190,7 @@ TimeoutStopSec=3s
 EOF
 
 # 5d: as 5c, without ExecStopPost=: only systemd's SIGKILL to the unit's cgroup can end it.
-container deafer <<'EOF'
-notifier msg:READY=1
-while :; do sleep 0.2; done
-EOF
+container deafer < /var/lib/vigil/deaf/rootfs/test.sh
 dropin deafer <<'EOF'
 [Service]
 TimeoutStopSec=3s
