@@ -241,7 +241,7 @@ static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
 
 static int bind_in_dir(int listen_fd, const char *dir, const char *name, char **ret_path)
 {
-        g_auto(AutoFd) dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        AutoFd dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         struct sockaddr_un addr;
         int len;
 

@@ -50,7 +50,7 @@ static void setup_master(int fd)
 static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
 {
         ConsoleSocket *c = data;
-        g_auto(AutoFd) conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        AutoFd conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
         int master;
 
         if (conn < 0)

@@ -19,6 +19,11 @@ void fd_close(int fd)
                 close(fd);
 }
 
+void fd_closep(int *fd)
+{
+        fd_close(*fd);
+}
+
 void fd_clear(int *fd)
 {
         fd_close(*fd);
@@ -78,7 +83,7 @@ int write_all(int fd, const void *buf, size_t len)
 int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
 {
         g_autofree char *tmp = g_strdup_printf("%s.vigil-XXXXXX", path);
-        g_auto(AutoFd) fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, mode);
+        AutoFd fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, mode);
         int r;
 
         if (fd < 0)

@@ -6,9 +6,15 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
-typedef int AutoFd;
 void fd_close(int fd);
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC(AutoFd, fd_close, -1)
+void fd_closep(int *fd);
+
+/*
+ * An owned fd: `AutoFd fd = open(...);` closes it when it goes out of scope.  The cleanup is
+ * part of the type, so it cannot be declared without it (a plain typedef could, and leaked);
+ * as a struct member or parameter the attribute is rejected under -Werror.
+ */
+#define AutoFd __attribute__((cleanup(fd_closep))) int
 
 static inline int steal_fd(int *fd)
 {

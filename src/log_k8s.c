@@ -128,7 +128,7 @@ static void put(K8sSink *s, const char *data, size_t len)
 static int reopen_truncate(K8sSink *s)
 {
         g_autofree char *tmp = g_strdup_printf("%s.tmp", s->path);
-        g_auto(AutoFd) fd = open_log(tmp, O_TRUNC | O_APPEND);
+        AutoFd fd = open_log(tmp, O_TRUNC | O_APPEND);
 
         if (fd < 0)
                 return -errno;
@@ -201,7 +201,7 @@ static gboolean on_rotation_grace(gpointer data)
 
 static int begin_rotation(K8sSink *s)
 {
-        g_auto(AutoFd) fd = -1;
+        AutoFd fd = -1;
         int r;
 
         if ((r = finish_rotation(s)) < 0)

@@ -75,7 +75,7 @@ static int start_v1(OomWatch *w, const char *dir)
 {
         g_autofree char *control = g_build_filename(dir, "cgroup.event_control", NULL);
         g_autofree char *line = NULL;
-        g_auto(AutoFd) cfd = open(control, O_WRONLY | O_CLOEXEC);
+        AutoFd cfd = open(control, O_WRONLY | O_CLOEXEC);
 
         if (cfd < 0)
                 return -errno;

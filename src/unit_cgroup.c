@@ -45,7 +45,7 @@ static int move_self(const char *service_dir)
 {
         g_autofree char *leaf = g_build_filename(service_dir, MONITOR_LEAF, NULL);
         g_autofree char *procs = g_build_filename(leaf, "cgroup.procs", NULL);
-        g_auto(AutoFd) fd = -1;
+        AutoFd fd = -1;
         int r;
 
         if (mkdir(leaf, 0755) < 0 && errno != EEXIST) {
