@@ -16,6 +16,7 @@ typedef enum {
         TYPE_MODE,
         TYPE_SENDER_CHECK,
         TYPE_AUTO_BOOL,
+        TYPE_SECCOMP,
 } SettingType;
 
 typedef struct {
@@ -52,6 +53,8 @@ static const Setting settings[] = {
           "Run `runtime start` after create (standalone units)" },
         { "monitor", "unit-cgroup", "VIGIL_UNIT_CGROUP", "unit-cgroup", TYPE_BOOL, F(unit_cgroup), "false",
           "Run the container in the cgroup of the systemd service that runs vigil (cgroup v2, Delegate=yes)" },
+        { "monitor", "seccomp", "VIGIL_SECCOMP", "seccomp", TYPE_SECCOMP, F(seccomp), "enforce",
+          "enforce, log or off: the syscall filter and capability drop of the run phase" },
         { "health", "cmd", "VIGIL_HEALTH_CMD", "health-cmd", TYPE_STRING, F(health_cmd), NULL,
           "Health check, run as /bin/sh -c CMD inside the container" },
         { "health", "interval", "VIGIL_HEALTH_INTERVAL", "health-interval", TYPE_DURATION, F(health_interval_ms),
@@ -74,6 +77,7 @@ G_STATIC_ASSERT(G_N_ELEMENTS(settings) <= SETTINGS_COUNT);
 
 static const char *const mode_names[] = { "container", "conmon", "healthy", "ignore" };
 static const char *const sender_check_names[] = { "relaxed", "strict", "off" };
+static const char *const seccomp_names[] = { "enforce", "log", "off" };
 
 const char *notify_mode_name(NotifyMode mode)
 {
@@ -195,6 +199,11 @@ static gboolean apply(VigilSettings *s, const Setting *def, const char *text)
                 if (!parse_enum(text, sender_check_names, G_N_ELEMENTS(sender_check_names), &e))
                         return FALSE;
                 *(SenderCheck *) field = e;
+                return TRUE;
+        case TYPE_SECCOMP:
+                if (!parse_enum(text, seccomp_names, G_N_ELEMENTS(seccomp_names), &e))
+                        return FALSE;
+                *(SeccompMode *) field = e;
                 return TRUE;
         }
         return FALSE;

@@ -29,7 +29,13 @@ typedef enum {
         SENDER_CHECK_OFF,       /* anyone who can reach the socket (conmon's behaviour) */
 } SenderCheck;
 
-#define SETTINGS_COUNT 18
+typedef enum {
+        SECCOMP_MODE_ENFORCE,   /* calls outside the run phase's allowlist fail with EPERM */
+        SECCOMP_MODE_LOG,       /* ... are allowed and logged by the kernel */
+        SECCOMP_MODE_OFF,       /* no filter, no capabilities dropped */
+} SeccompMode;
+
+#define SETTINGS_COUNT 19
 
 typedef struct {
         NotifyMode notify_mode;
@@ -42,6 +48,7 @@ typedef struct {
         gboolean notify_prepare_bundle; /* add the /run/notify mount and NOTIFY_SOCKET to config.json */
         gboolean start;                 /* run `runtime start` after create */
         gboolean unit_cgroup;           /* the container in <our service's cgroup>/container */
+        SeccompMode seccomp;            /* confinement of the run phase (confine.h) */
         char *health_cmd;               /* shell command run with `runtime exec CID /bin/sh -c` */
         unsigned health_interval_ms;
         unsigned health_timeout_ms;

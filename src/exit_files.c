@@ -59,58 +59,56 @@ void oom_files_write(const VigilConfig *cfg)
         touch(cfg->persist_dir);
 }
 
-static G_GNUC_NORETURN void exit_command_child(const VigilConfig *cfg, char **argv, const char *oom_score_adj)
+char **exit_command_build_argv(const VigilConfig *cfg)
 {
-        sigset_t none;
-        int null = open("/dev/null", O_RDWR);
+        GPtrArray *argv;
 
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        setsid();
-        if (null >= 0) {
-                dup2(null, 0);
-                dup2(null, 1);
-                dup2(null, 2);
-        }
-        /* The command gets no fd of the monitor or of the engine (conmon: close_fds). */
-        close_range(3, ~0U, 0);
-        if (cfg->exit_delay > 0)
-                sleep(cfg->exit_delay);
-        if (oom_score_adj) {
-                int fd = open("/proc/self/oom_score_adj", O_WRONLY);
-                if (fd >= 0) {
-                        (void) !write(fd, oom_score_adj, strlen(oom_score_adj));
-                        close(fd);
-                }
-        }
-        execv(argv[0], argv);
-        _exit(127);
+        if (!cfg->exit_command)
+                return NULL;
+        argv = g_ptr_array_new();
+        g_ptr_array_add(argv, g_strdup(cfg->exit_command));
+        for (char **a = cfg->exit_command_args; a && *a; a++)
+                g_ptr_array_add(argv, g_strdup(*a));
+        g_ptr_array_add(argv, NULL);
+        return (char **) g_ptr_array_free(argv, FALSE);
 }
 
-int exit_command_run(const VigilConfig *cfg, const char *oom_score_adj)
+static int run_here(const VigilConfig *cfg, const char *oom_score_adj, int *ret_wstatus)
 {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        int status;
+        g_auto(GStrv) argv = exit_command_build_argv(cfg);
+        SpawnCommand cmd = { .argv = argv, .detach = TRUE, .delay_s = MAX(cfg->exit_delay, 0) };
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                spawner_exec_detached(&cmd, oom_score_adj);
+        while (waitpid(pid, ret_wstatus, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
+}
+
+static int run_spawned(Spawner *spawner, int *ret_wstatus)
+{
         pid_t pid;
+        int r = spawner_run(spawner, SPAWN_EXIT_COMMAND, &pid);
+
+        return r < 0 ? r : spawner_wait(spawner, SPAWN_EXIT_COMMAND, ret_wstatus);
+}
+
+int exit_command_run(const VigilConfig *cfg, Spawner *spawner, const char *oom_score_adj)
+{
+        int status = 0;
+        int r;
 
         if (!cfg->exit_command)
                 return 0;
-        g_ptr_array_add(argv, cfg->exit_command);
-        for (char **a = cfg->exit_command_args; a && *a; a++)
-                g_ptr_array_add(argv, *a);
-        g_ptr_array_add(argv, NULL);
-        pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                log_error("Failed to start exit command %s: %s", cfg->exit_command, g_strerror(errno));
+        r = spawner_has(spawner, SPAWN_EXIT_COMMAND) ? run_spawned(spawner, &status)
+                                                     : run_here(cfg, oom_score_adj, &status);
+        if (r < 0) {
+                log_error("Failed to start exit command %s: %s", cfg->exit_command, g_strerror(-r));
                 return r;
-        }
-        if (pid == 0)
-                exit_command_child(cfg, (char **) argv->pdata, oom_score_adj);
-        while (waitpid(pid, &status, 0) < 0) {
-                if (errno != EINTR)
-                        return -errno;
         }
         if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
                 log_warning("exit command %s exited with %d", cfg->exit_command, WEXITSTATUS(status));

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include "options.h"
+#include "spawner.h"
 
 /* Writes the exit files for @status; logs and returns the first error (0 or -errno). */
 int exit_files_write(const VigilConfig *cfg, int status);
@@ -16,9 +17,13 @@ int exit_files_write(const VigilConfig *cfg, int status);
 /* Creates <bundle>/oom and <persist-dir>/oom (podman 4.3.1 reads the bundle one). */
 void oom_files_write(const VigilConfig *cfg);
 
+/* --exit-command and its arguments (empty strings kept), or NULL when there is none. */
+char **exit_command_build_argv(const VigilConfig *cfg);
+
 /**
- * exit_command_run() - run --exit-command with its arguments (empty strings kept) after
- * --exit-delay seconds, with fds 0-2 on /dev/null and no other fd, and wait for it.
+ * exit_command_run() - run --exit-command after --exit-delay seconds, with fds 0-2 on
+ * /dev/null and no other fd, and wait for it: through @spawner once there is one (the
+ * monitor may be confined), else forked here (setup failed before the spawner existed).
  * Return: its exit status (0..255), or -errno if it could not be started.
  */
-int exit_command_run(const VigilConfig *cfg, const char *oom_score_adj);
+int exit_command_run(const VigilConfig *cfg, Spawner *spawner, const char *oom_score_adj);

@@ -13,7 +13,7 @@
 
 struct Health {
         const VigilConfig *cfg;
-        const char *oom_score_adj;
+        Spawner *spawner;
         HealthFunc func;
         gpointer data;
         HealthState state;
@@ -56,12 +56,11 @@ char **health_build_argv(const VigilConfig *cfg)
         return (char **) g_ptr_array_free(argv, FALSE);
 }
 
-Health *health_new(const VigilConfig *cfg, const char *oom_score_adj, HealthFunc func, gpointer data)
+Health *health_new(const VigilConfig *cfg, HealthFunc func, gpointer data)
 {
         Health *h = g_new0(Health, 1);
 
         h->cfg = cfg;
-        h->oom_score_adj = oom_score_adj;
         h->func = func;
         h->data = data;
         return h;
@@ -88,7 +87,7 @@ static gboolean on_check_timeout(gpointer data)
                 h->timed_out = TRUE;
                 /* The runtime forwards nothing once killed; whatever it started inside is
                  * re-parented to the monitor (a subreaper) and reaped there. */
-                kill(h->pid, SIGKILL);
+                spawner_kill(h->spawner, SPAWN_HEALTH);
         }
         return G_SOURCE_REMOVE;
 }
@@ -117,24 +116,19 @@ static void record_result(Health *h, gboolean passed)
         h->func(passed, h->state, h->failures, h->data);
 }
 
+void health_set_spawner(Health *h, Spawner *spawner)
+{
+        h->spawner = spawner;
+}
+
 static void run_check(Health *h)
 {
-        g_auto(GStrv) argv = health_build_argv(h->cfg);
-        AutoFd null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        RuntimeChild child = {
-                .stdin_fd = null,
-                .stdout_fd = null,
-                .stderr_fd = null,
-                .start_fd = -1,
-                .oom_score_adj = h->oom_score_adj,
-                .monitor_pid = getpid(),
-        };
         int r;
 
         if (h->stopped || h->pid > 0)
                 return;
         h->timed_out = FALSE;
-        r = runtime_spawn(argv, &child, &h->pid);
+        r = spawner_run(h->spawner, SPAWN_HEALTH, &h->pid);
         if (r < 0) {
                 log_warning("health check: cannot run the runtime: %s", g_strerror(-r));
                 h->pid = 0;
@@ -186,7 +180,7 @@ Health *health_free(Health *h)
         if (h->timeout_timer)
                 g_source_remove(h->timeout_timer);
         if (h->pid > 0)
-                kill(h->pid, SIGKILL);
+                spawner_kill(h->spawner, SPAWN_HEALTH);
         g_free(h);
         return NULL;
 }

@@ -8,8 +8,9 @@
  *   - failures during the start period do not count until the first pass;
  *   - after `retries` consecutive counted failures the container is unhealthy.
  *
- * Results go to a callback (notify.c turns them into READY=1, STATUS=, WATCHDOG=).  Children
- * are reaped by the monitor, which hands their exit to health_child_exited().
+ * Results go to a callback (notify.c turns them into READY=1, STATUS=, WATCHDOG=).  Checks run
+ * through the spawner (spawner.h), which reaps them; the monitor hands their exit to
+ * health_child_exited().
  */
 #pragma once
 
@@ -17,6 +18,7 @@
 #include <sys/types.h>
 
 #include "options.h"
+#include "spawner.h"
 
 typedef enum {
         HEALTH_STARTING,
@@ -29,7 +31,9 @@ typedef struct Health Health;
 /* @passed: this check's result; @state: the state after it; @failures: consecutive, counted. */
 typedef void (*HealthFunc)(gboolean passed, HealthState state, unsigned failures, gpointer data);
 
-Health *health_new(const VigilConfig *cfg, const char *oom_score_adj, HealthFunc func, gpointer data);
+Health *health_new(const VigilConfig *cfg, HealthFunc func, gpointer data);
+/* Where checks run; set before health_start().  Without one, every check fails. */
+void health_set_spawner(Health *h, Spawner *spawner);
 Health *health_free(Health *h);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Health, health_free)
 

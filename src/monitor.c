@@ -14,6 +14,7 @@
 
 #include "exit_files.h"
 #include "fdutil.h"
+#include "health.h"
 #include "logging.h"
 #include "runtime.h"
 #include "unit_cgroup.h"
@@ -478,6 +479,28 @@ static gboolean take_container_pid(Monitor *m)
                 m->container_wstatus = GPOINTER_TO_INT(early);
         }
         g_hash_table_remove_all(m->early_exits);
+        return TRUE;
+}
+
+/*
+ * Setup is done: from here on the monitor relays, answers and writes files, and starts
+ * nothing itself.  Confined before the pid is reported, so that a failure is reported
+ * instead of it, as a failed create would be.
+ */
+static gboolean confine_run_phase(Monitor *m)
+{
+        const VigilConfig *cfg = m->cfg;
+        g_autoptr(GError) error = NULL;
+
+        if (!confine_apply(cfg->vigil.seccomp, &m->confinement, &error)) {
+                g_autofree char *message = g_strdup_printf("Failed to confine the monitor (--seccomp=off "
+                                                           "disables it): %s", error->message);
+                log_error("%s", message);
+                sync_pipe_send(&m->sync, &m->json, -1, message);
+                if (!m->container_exited)
+                        kill(m->container_pid, SIGKILL);
+                return FALSE;
+        }
         /* Legacy exec (no --api-version) reports only the exit code, at the end. */
         if (!cfg->exec || cfg->api_version)
                 sync_pipe_send(&m->sync, &m->json, m->container_pid, NULL);
@@ -535,7 +558,7 @@ static void on_notify_event(const char *event, const char *text, gpointer data)
 static gboolean open_notify(Monitor *m, GError **error)
 {
         const VigilConfig *cfg = m->cfg;
-        int r = notify_new(cfg, m->oom_score_adj, &m->notify);
+        int r = notify_new(cfg, &m->notify);
 
         if (r < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to set up sd-notify: %s",
@@ -553,6 +576,38 @@ static gboolean open_notify(Monitor *m, GError **error)
         return TRUE;
 }
 
+static void on_spawned_exit(SpawnJob job, pid_t pid, int wstatus, gpointer data)
+{
+        Monitor *m = data;
+
+        record_exit(m, pid, wstatus);
+        check_progress(m);
+}
+
+/* The commands the run phase may start, fixed now; forked after NOTIFY_SOCKET is unset. */
+static gboolean start_spawner(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        gboolean healthy = cfg->vigil.notify_mode == NOTIFY_MODE_HEALTHY && cfg->vigil.health_cmd && !cfg->exec;
+        g_auto(GStrv) start = cfg->vigil.start && !cfg->exec ? runtime_build_start_argv(cfg) : NULL;
+        g_auto(GStrv) health = healthy ? health_build_argv(cfg) : NULL;
+        g_auto(GStrv) exit_command = exit_command_build_argv(cfg);
+        const SpawnCommand commands[SPAWN__MAX] = {
+                [SPAWN_START] = { .argv = start },
+                [SPAWN_HEALTH] = { .argv = health, .null_stdio = TRUE },
+                [SPAWN_EXIT_COMMAND] = { .argv = exit_command, .detach = TRUE, .delay_s = MAX(cfg->exit_delay, 0) },
+        };
+        int r = spawner_new(&m->spawner, commands, m->oom_score_adj, on_spawned_exit, m);
+
+        if (r < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to fork the spawner: %s",
+                            g_strerror(-r));
+                return FALSE;
+        }
+        notify_set_spawner(m->notify, m->spawner);
+        return TRUE;
+}
+
 static gboolean prepare_unit_cgroup(Monitor *m, GError **error)
 {
         if (!m->cfg->vigil.unit_cgroup || m->cfg->exec || unit_cgroup_adopt(&m->json, m->cfg->bundle) == 0)
@@ -565,11 +620,6 @@ static gboolean prepare_unit_cgroup(Monitor *m, GError **error)
 /* --start: run `runtime start` ourselves (a unit running vigil directly); else the engine does. */
 static void start_container(Monitor *m)
 {
-        g_auto(GStrv) argv = NULL;
-        RuntimeChild child = {
-                .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .start_fd = -1,
-                .oom_score_adj = m->oom_score_adj, .monitor_pid = m->self_pid,
-        };
         int r;
 
         if (!m->cfg->vigil.start || m->cfg->exec) {
@@ -581,8 +631,7 @@ static void start_container(Monitor *m)
         }
         if (m->container_exited)
                 return;
-        argv = runtime_build_start_argv(m->cfg);
-        r = runtime_spawn(argv, &child, &m->start_pid);
+        r = spawner_run(m->spawner, SPAWN_START, &m->start_pid);
         if (r < 0) {
                 log_error("Failed to run %s start: %s", m->cfg->runtime, g_strerror(-r));
                 m->start_pid = 0;
@@ -618,7 +667,7 @@ static gboolean setup(Monitor *m, GError **error)
                 return FALSE;
         }
         return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && open_notify(m, error) &&
-               prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
+               start_spawner(m, error) && prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
 }
 
 int monitor_run(Monitor *m)
@@ -630,16 +679,22 @@ int monitor_run(Monitor *m)
         if (!setup(m, &error)) {
                 log_error("%s", error->message);
                 sync_pipe_send(&m->sync, &m->json, -1, error->message);
-                exit_command_run(m->cfg, m->oom_score_adj);
+                exit_command_run(m->cfg, m->spawner, m->oom_score_adj);
                 return 1;
         }
         run_loop_until_progress(m);
         if (!take_container_pid(m)) {
-                exit_command_run(m->cfg, m->oom_score_adj);
+                exit_command_run(m->cfg, m->spawner, m->oom_score_adj);
                 return 1;
         }
         m->phase = PHASE_RUNNING;
+        /* Before confinement: the runtime's init is not dumpable, and reading its exe takes
+         * CAP_SYS_PTRACE, which the run phase gives up. */
         monitor_control_created(m);
+        if (!confine_run_phase(m)) {
+                exit_command_run(m->cfg, m->spawner, m->oom_score_adj);
+                return 1;
+        }
         notify_container_created(m->notify, m->container_pid);
         start_container(m);
         stdio_relay_start(&m->stdio);
@@ -652,7 +707,7 @@ int monitor_run(Monitor *m)
         m->phase = PHASE_EXITED;
         m->finished_usec = g_get_real_time();
         status = finish(m);
-        exit_command_run(m->cfg, m->oom_score_adj);
+        exit_command_run(m->cfg, m->spawner, m->oom_score_adj);
         m->exit_status = status;
         return status < 0 ? 255 : status;
 }
@@ -668,6 +723,8 @@ void monitor_deinit(Monitor *m)
         oom_watch_stop(&m->oom);
         monitor_control_close(m);
         g_clear_pointer(&m->notify, notify_free);
+        g_clear_pointer(&m->spawner, spawner_free);
+        g_clear_pointer(&m->confinement, confine_free);
         signal_watch_stop(&m->signals);
         if (m->stdio.sinks)
                 stdio_relay_deinit(&m->stdio);

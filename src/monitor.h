@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "attach.h"
+#include "confine.h"
 #include "console.h"
 #include "control.h"
 #include "ctl_fifo.h"
@@ -25,6 +26,7 @@
 #include "oom.h"
 #include "options.h"
 #include "signals.h"
+#include "spawner.h"
 #include "stdio_relay.h"
 #include "sync_pipe.h"
 
@@ -88,6 +90,10 @@ typedef struct {
         /* sd-notify (notify.c) and --start */
         Notify *notify;
         pid_t start_pid;        /* `runtime start`, while it runs */
+
+        /* what runs after setup (spawner.h), and the run phase's confinement (confine.h) */
+        Spawner *spawner;
+        Confinement *confinement;
 } Monitor;
 
 #define MONITOR_NULL                                                                                \

@@ -32,7 +32,9 @@ typedef struct Notify Notify;
  * to do (no host socket, mode ignore, exec sessions).
  * Return: 0 or -errno.
  */
-int notify_new(const VigilConfig *cfg, const char *oom_score_adj, Notify **ret);
+int notify_new(const VigilConfig *cfg, Notify **ret);
+/* Where health checks run (healthy mode); accepts a NULL @n. */
+void notify_set_spawner(Notify *n, Spawner *spawner);
 Notify *notify_free(Notify *n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Notify, notify_free)
 
