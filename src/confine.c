@@ -6,6 +6,8 @@
 #include <glib-unix.h>
 #include <gmodule.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -95,6 +98,11 @@ guint64 confine_kept_capabilities(void)
         return mask;
 }
 
+static int monitor_status(int wstatus)
+{
+        return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
 /* --- libseccomp, loaded for the time it takes to build the filter ------------------------ */
 
 typedef struct {
@@ -106,7 +114,7 @@ typedef struct {
         char *(*resolve_num_arch)(uint32_t arch, int num);
         int (*rule_add_array)(scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int count,
                               const struct scmp_arg_cmp *args);
-        int (*load)(scmp_filter_ctx ctx);
+        int (*export_bpf)(scmp_filter_ctx ctx, int fd);
 } SeccompApi;
 
 static void seccomp_api_close(SeccompApi *api)
@@ -130,7 +138,7 @@ static gboolean seccomp_api_open(SeccompApi *api, GError **error)
                 { G_STRUCT_OFFSET(SeccompApi, resolve_name), "seccomp_syscall_resolve_name" },
                 { G_STRUCT_OFFSET(SeccompApi, resolve_num_arch), "seccomp_syscall_resolve_num_arch" },
                 { G_STRUCT_OFFSET(SeccompApi, rule_add_array), "seccomp_rule_add_array" },
-                { G_STRUCT_OFFSET(SeccompApi, load), "seccomp_load" },
+                { G_STRUCT_OFFSET(SeccompApi, export_bpf), "seccomp_export_bpf" },
         };
 
         api->module = g_module_open(VIGIL_LIBSECCOMP_SONAME, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
@@ -265,41 +273,82 @@ static int add_rules(SeccompApi *api, scmp_filter_ctx ctx)
         return r;
 }
 
-static gboolean load_filter(SeccompMode mode, GError **error)
+/* In the short-lived child: build the filter and write its BPF program to @fd. */
+static G_GNUC_NORETURN void export_filter(SeccompMode mode, int fd)
 {
         g_auto(SeccompApi) api = { 0 };
-        scmp_filter_ctx ctx;
         uint32_t action = SCMP_ACT_ERRNO(EPERM);
-        int r;
+        scmp_filter_ctx ctx;
+        int r = -EINVAL;
 
 #ifdef SIGSYS_SET_RESULT
         action = SCMP_ACT_TRAP;
 #endif
         if (mode == SECCOMP_MODE_LOG)
                 action = SCMP_ACT_LOG;
-        if (!seccomp_api_open(&api, error))
-                return FALSE;
-        ctx = api.init(action);
-        if (!ctx) {
-                g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "seccomp_init failed");
-                return FALSE;
-        }
+        if (!seccomp_api_open(&api, NULL) || !(ctx = api.init(action)))
+                _exit(2);
         /* Another ABI's calls (i386 on x86_64) fail rather than kill the monitor. */
         r = api.attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM));
         if (r == 0)
-                r = api.attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
-        if (r == 0)
-                r = api.attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-        if (r == 0)
                 r = add_rules(&api, ctx);
         if (r == 0)
-                r = api.load(ctx);
-        api.release(ctx);
-        if (r < 0) {
-                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to load the seccomp filter: %s",
-                            g_strerror(-r));
+                r = api.export_bpf(ctx, fd);
+        _exit(r == 0 ? 0 : 1);
+}
+
+/*
+ * The filter's BPF program.  libseccomp builds it in a child that exits at once: the monitor
+ * never maps the library, and the heap it would leave dirty (about 190 kB per monitor) goes
+ * with the child.
+ */
+static gboolean build_filter(SeccompMode mode, GByteArray *ret_prog, GError **error)
+{
+        AutoFd rd = -1;
+        AutoFd wr = -1;
+        int fds[2], wstatus;
+        guint8 buf[4096];
+        ssize_t n;
+        pid_t pid;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return fail_errno(error, "pipe2");
+        rd = fds[0];
+        wr = fds[1];
+        pid = fork();
+        if (pid < 0)
+                return fail_errno(error, "fork");
+        if (pid == 0)
+                export_filter(mode, wr);
+        fd_clear(&wr);
+        while ((n = read(rd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+                if (n > 0)
+                        g_byte_array_append(ret_prog, buf, n);
+        while (waitpid(pid, &wstatus, 0) < 0)
+                if (errno != EINTR)
+                        return fail_errno(error, "waitpid");
+        if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0 || ret_prog->len == 0 ||
+            ret_prog->len % sizeof(struct sock_filter)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "building the seccomp filter with %s failed (status %d)", VIGIL_LIBSECCOMP_SONAME,
+                            monitor_status(wstatus));
                 return FALSE;
         }
+        return TRUE;
+}
+
+static gboolean load_filter(SeccompMode mode, GError **error)
+{
+        g_autoptr(GByteArray) prog = g_byte_array_new();
+        struct sock_fprog fprog;
+
+        if (!build_filter(mode, prog, error))
+                return FALSE;
+        fprog.len = prog->len / sizeof(struct sock_filter);
+        fprog.filter = (struct sock_filter *) prog->data;
+        /* TSYNC: every thread, should a library ever have started one. */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog) != 0)
+                return fail_errno(error, "Failed to load the seccomp filter");
         return TRUE;
 }
 

@@ -9,8 +9,8 @@
  * An unexpected syscall fails with EPERM instead of killing the monitor, so a missing entry
  * costs one feature, not the container's logs and exit status; each is logged once.
  *
- * libseccomp is loaded only to build the filter and unloaded again: the kernel keeps the
- * filter, and a monitor maps no library it no longer needs.
+ * libseccomp builds the filter in a short-lived child, which hands the BPF program back:
+ * a monitor never maps the library, nor keeps the heap it dirties.
  */
 #pragma once
 

@@ -56,11 +56,12 @@ char **health_build_argv(const VigilConfig *cfg)
         return (char **) g_ptr_array_free(argv, FALSE);
 }
 
-Health *health_new(const VigilConfig *cfg, HealthFunc func, gpointer data)
+Health *health_new(const VigilConfig *cfg, Spawner *spawner, HealthFunc func, gpointer data)
 {
         Health *h = g_new0(Health, 1);
 
         h->cfg = cfg;
+        h->spawner = spawner;
         h->func = func;
         h->data = data;
         return h;
@@ -114,11 +115,6 @@ static void record_result(Health *h, gboolean passed)
                         h->state = HEALTH_UNHEALTHY;
         }
         h->func(passed, h->state, h->failures, h->data);
-}
-
-void health_set_spawner(Health *h, Spawner *spawner)
-{
-        h->spawner = spawner;
 }
 
 static void run_check(Health *h)

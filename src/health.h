@@ -31,9 +31,8 @@ typedef struct Health Health;
 /* @passed: this check's result; @state: the state after it; @failures: consecutive, counted. */
 typedef void (*HealthFunc)(gboolean passed, HealthState state, unsigned failures, gpointer data);
 
-Health *health_new(const VigilConfig *cfg, HealthFunc func, gpointer data);
-/* Where checks run; set before health_start().  Without one, every check fails. */
-void health_set_spawner(Health *h, Spawner *spawner);
+/* @spawner runs the checks (SPAWN_HEALTH); without one, every check fails. */
+Health *health_new(const VigilConfig *cfg, Spawner *spawner, HealthFunc func, gpointer data);
 Health *health_free(Health *h);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Health, health_free)
 

@@ -558,7 +558,7 @@ static void on_notify_event(const char *event, const char *text, gpointer data)
 static gboolean open_notify(Monitor *m, GError **error)
 {
         const VigilConfig *cfg = m->cfg;
-        int r = notify_new(cfg, &m->notify);
+        int r = notify_new(cfg, m->spawner, &m->notify);
 
         if (r < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Failed to set up sd-notify: %s",
@@ -584,7 +584,11 @@ static void on_spawned_exit(SpawnJob job, pid_t pid, int wstatus, gpointer data)
         check_progress(m);
 }
 
-/* The commands the run phase may start, fixed now; forked after NOTIFY_SOCKET is unset. */
+/*
+ * The commands the run phase may start, fixed now.  Forked first thing after daemonising:
+ * the spawner keeps a copy of every page the monitor writes later and that existed at the
+ * fork, and there are the fewest now.
+ */
 static gboolean start_spawner(Monitor *m, GError **error)
 {
         const VigilConfig *cfg = m->cfg;
@@ -604,7 +608,6 @@ static gboolean start_spawner(Monitor *m, GError **error)
                             g_strerror(-r));
                 return FALSE;
         }
-        notify_set_spawner(m->notify, m->spawner);
         return TRUE;
 }
 
@@ -657,7 +660,7 @@ static gboolean setup(Monitor *m, GError **error)
         sigset_t set;
         int r;
 
-        if (!become_daemon_child(m, error) || !open_engine_pipes(m, error))
+        if (!become_daemon_child(m, error) || !start_spawner(m, error) || !open_engine_pipes(m, error))
                 return FALSE;
         signals_monitor_set(&set);
         r = signal_watch_start(&m->signals, &set, on_signal, m);
@@ -667,7 +670,7 @@ static gboolean setup(Monitor *m, GError **error)
                 return FALSE;
         }
         return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && open_notify(m, error) &&
-               start_spawner(m, error) && prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
+               prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
 }
 
 int monitor_run(Monitor *m)
@@ -688,14 +691,14 @@ int monitor_run(Monitor *m)
                 return 1;
         }
         m->phase = PHASE_RUNNING;
-        /* Before confinement: the runtime's init is not dumpable, and reading its exe takes
-         * CAP_SYS_PTRACE, which the run phase gives up. */
+        /* Before confinement: reading the namespaces and exe of the runtime's init (not
+         * dumpable) takes CAP_SYS_PTRACE, which the run phase gives up. */
         monitor_control_created(m);
+        notify_container_created(m->notify, m->container_pid);
         if (!confine_run_phase(m)) {
                 exit_command_run(m->cfg, m->spawner, m->oom_score_adj);
                 return 1;
         }
-        notify_container_created(m->notify, m->container_pid);
         start_container(m);
         stdio_relay_start(&m->stdio);
         if (!m->container_exited && oom_watch_start(&m->oom, m->container_pid, on_oom, m) < 0)

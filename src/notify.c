@@ -64,7 +64,7 @@ static void on_health(gboolean passed, HealthState state, unsigned failures, gpo
                 notify_relay_send_own(n->relay, msg->str);
 }
 
-int notify_new(const VigilConfig *cfg, Notify **ret)
+int notify_new(const VigilConfig *cfg, Spawner *spawner, Notify **ret)
 {
         g_autofree char *env_socket = g_strdup(g_getenv("NOTIFY_SOCKET"));
         g_autofree char *socket_path = NULL;
@@ -104,7 +104,7 @@ int notify_new(const VigilConfig *cfg, Notify **ret)
                 return r;
         notify_relay_set_mode(n->relay, notify_mode_name(n->mode));
         if (n->mode == NOTIFY_MODE_HEALTHY) {
-                n->health = health_new(cfg, on_health, n);
+                n->health = health_new(cfg, spawner, on_health, n);
                 n->watchdog = cfg->vigil.health_watchdog < 0 ? watchdog_from_environment()
                                                              : cfg->vigil.health_watchdog;
                 notify_relay_set_health(n->relay, health_state_name(HEALTH_STARTING));
@@ -144,12 +144,6 @@ void notify_container_exited(Notify *n)
                 health_stop(n->health);
         /* The exit may be seen before the container's last datagrams: they still go out. */
         notify_relay_drain(n->relay);
-}
-
-void notify_set_spawner(Notify *n, Spawner *spawner)
-{
-        if (n && n->health)
-                health_set_spawner(n->health, spawner);
 }
 
 gboolean notify_child_exited(Notify *n, pid_t pid, int wstatus)

@@ -32,9 +32,8 @@ typedef struct Notify Notify;
  * to do (no host socket, mode ignore, exec sessions).
  * Return: 0 or -errno.
  */
-int notify_new(const VigilConfig *cfg, Notify **ret);
-/* Where health checks run (healthy mode); accepts a NULL @n. */
-void notify_set_spawner(Notify *n, Spawner *spawner);
+/* @spawner: where health checks run (healthy mode). */
+int notify_new(const VigilConfig *cfg, Spawner *spawner, Notify **ret);
 Notify *notify_free(Notify *n);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Notify, notify_free)
 

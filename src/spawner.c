@@ -185,6 +185,9 @@ static G_GNUC_NORETURN void child_main(SpawnerChild *c, pid_t monitor)
                 _exit(1);
         c->fd = 3;
         close_range(4, ~0U, 0);
+        /* As for the monitor once notify.c has read it: neither the runtime (it would proxy
+         * and block in start) nor the exit command is to notify the host. */
+        unsetenv("NOTIFY_SOCKET");
         /* The monitor forwards TERM, INT, ... to the container; here they would only cost the
          * exit command (systemd's stop signals the whole cgroup). */
         sigemptyset(&set);
