@@ -230,17 +230,21 @@ class Bench:
         for a in exit_cmd[1:]:
             argv += ["--exit-command-arg", a]
         argv += list(extra_args)
+        env = dict(kv.split("=", 1) for kv in self.args.vigil_env) \
+            if monitor == self.args.vigil else {}
         return {"cid": cid, "rdir": rdir, "bundle": bundle, "exit_dir": exit_dir,
-                "log": log_path, "mon_pidfile": mon_pidfile, "argv": argv}
+                "log": log_path, "mon_pidfile": mon_pidfile, "argv": argv, "env": env}
 
     @staticmethod
-    def engine_env(sync_theirs, start_theirs):
-        return {
+    def engine_env(c, sync_theirs, start_theirs):
+        env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/root",
             "_OCI_SYNCPIPE": str(sync_theirs.fileno()),
             "_OCI_STARTPIPE": str(start_theirs.fileno()),
         }
+        env.update(c["env"])
+        return env
 
     # ---- one container under one monitor
     def run(self, monitor, label, cmd, exit_cmd, on_started=None, timeout=600.0,
@@ -257,7 +261,7 @@ class Bench:
         rargs = ["--root", self.runc_root]
         sync_ours, sync_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         start_ours, start_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = self.engine_env(sync_theirs, start_theirs)
+        env = self.engine_env(c, sync_theirs, start_theirs)
         res = {"cid": cid, "ok": False}
         mon_pid = None
         pidfd = None
@@ -566,7 +570,7 @@ class Bench:
         sync_ours, sync_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         start_ours, start_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with open(os.path.join(c["rdir"], "monitor.out"), "wb") as out:
-            c["first"] = subprocess.Popen(c["argv"], env=self.engine_env(sync_theirs, start_theirs),
+            c["first"] = subprocess.Popen(c["argv"], env=self.engine_env(c, sync_theirs, start_theirs),
                                           stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                           pass_fds=(sync_theirs.fileno(), start_theirs.fileno()),
                                           start_new_session=True)
@@ -632,7 +636,7 @@ class Bench:
         for who, pid in (("mon", mon), ("spw", spw)):
             sm = read_kv("/proc/%d/smaps_rollup" % pid) if pid else {}
             for key, name in (("Private_Dirty", "pd"), ("Pss", "pss"), ("Rss", "rss"),
-                              ("Shared_Dirty", "sd")):
+                              ("Shared_Dirty", "sd"), ("Pss_Dirty", "psd")):
                 out["%s_%s_kb" % (who, name)] = sm.get(key, 0)
             if pid and smaps_label and self.args.smaps:
                 os.makedirs(self.args.smaps, exist_ok=True)
@@ -640,6 +644,10 @@ class Bench:
                     self.args.smaps, "%s-%s.smaps" % (smaps_label, who)))
         out["sum_pd_kb"] = out["mon_pd_kb"] + out["spw_pd_kb"]
         out["sum_pss_kb"] = out["mon_pss_kb"] + out["spw_pss_kb"]
+        # Pages dirtied before the fork and not written since are Shared_Dirty in both, in
+        # neither's Private_Dirty; Pss_Dirty gives each of them half to each: the sum counts
+        # every dirty page of the pair once.
+        out["sum_psd_kb"] = out["mon_psd_kb"] + out["spw_psd_kb"]
         return out
 
     def teardown(self, cs):
@@ -748,6 +756,7 @@ def machine_info(args):
             args.vigil, args.vigil_orig, _sha(args.vigil), version_of(args.vigil), vigil_commit,
             ", src/ has uncommitted changes" if dirty else "")),
         ("conmon", "%s: %s" % (args.conmon, version_of(args.conmon))),
+    ] + ([("vigil env", " ".join(args.vigil_env))] if args.vigil_env else []) + [
         ("runc", "%s: %s" % (args.runc, version_of(args.runc))),
         ("gen/logcheck", gcc),
         ("scratch", "%s (%s)" % (os.path.abspath(args.workdir), fs)),
@@ -811,6 +820,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=None,
                     help="untimed runs per monitor before each throughput workload "
                     "(default 1, quick 0)")
+    ap.add_argument("--vigil-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="add to the environment of vigil only (diagnostics, e.g. "
+                    "VIGIL_SECCOMP=off); repeatable")
     ap.add_argument("--json", help="also write all raw results here")
     ap.add_argument("--keep", action="store_true", help="keep per-run directories and logs")
     ap.add_argument("--smaps", metavar="DIR", help="save each monitor's /proc/PID/smaps at the "
@@ -839,6 +851,10 @@ def main():
     tmp = args.vigil + ".new"
     shutil.copy2(args.vigil_orig, tmp)
     os.replace(tmp, args.vigil)
+    # A binary written moments ago (this copy, or a fresh build passed as --conmon) has dirty
+    # page-cache pages, and smaps counts those as Private_Dirty of every process mapping them
+    # until writeback: up to ~150 kB of text that is not the monitor's memory.
+    os.sync()
     b = Bench(args)
     b.setup()
     mons = [("vigil", args.vigil), ("conmon", args.conmon)]
@@ -899,9 +915,10 @@ def main():
                 r = b.density(path, name, n)
                 results[name].setdefault("density-%d" % n, []).append(r)
                 log("# %-6s density N=%-3d per container: monitor+spawner Private_Dirty %s kB, "
-                    "Pss %s kB; monitor %s/%s kB; spawner %s/%s kB (%s without a spawner); "
-                    "launch %s s%s" % (
-                        name, n, fmt(r.get("sum_pd_kb")), fmt(r.get("sum_pss_kb")),
+                    "Pss_Dirty %s kB, Pss %s kB; monitor %s/%s kB; spawner %s/%s kB (%s without a "
+                    "spawner); launch %s s%s" % (
+                        name, n, fmt(r.get("sum_pd_kb")), fmt(r.get("sum_psd_kb")),
+                        fmt(r.get("sum_pss_kb")),
                         fmt(r.get("mon_pd_kb")), fmt(r.get("mon_pss_kb")),
                         fmt(r.get("spw_pd_kb")), fmt(r.get("spw_pss_kb")), r.get("no_spawner"),
                         fmt(r.get("launch_s")), "" if r["ok"] else " ERROR " + r.get("error", "")))
@@ -911,9 +928,11 @@ def main():
             for name, path in order(len(dens_ns)):
                 r = b.relay_probe(path, name, nb)
                 results[name].setdefault("density-relay", []).append(r)
-                log("# %-6s relay probe: spawner Private_Dirty %s -> %s kB, monitor %s -> %s kB%s"
+                log("# %-6s relay probe: Private_Dirty spawner %s -> %s kB, monitor %s -> %s kB; "
+                    "Shared_Dirty %s -> %s kB%s"
                     % (name, r.get("before_spw_pd_kb"), r.get("after_spw_pd_kb"),
                        r.get("before_mon_pd_kb"), r.get("after_mon_pd_kb"),
+                       r.get("before_mon_sd_kb"), r.get("after_mon_sd_kb"),
                        "" if r["ok"] else " ERROR " + r.get("error", "")))
     elapsed = time.monotonic() - t0
 
@@ -958,6 +977,7 @@ def main():
             wl = "density-%d" % n
             t = "density N=%d, per container:" % n
             row("%s monitor+spawner Private_Dirty, kB" % t, wl, "sum_pd_kb", 1, 0, "lower")
+            row("%s monitor+spawner Pss_Dirty, kB" % t, wl, "sum_psd_kb", 1, 0, "lower")
             row("%s monitor+spawner Pss, kB" % t, wl, "sum_pss_kb", 1, 0, "lower")
             row("%s monitor Private_Dirty, kB" % t, wl, "mon_pd_kb", 1, 0, "lower")
             row("%s monitor Pss, kB" % t, wl, "mon_pss_kb", 1, 0, "lower")
@@ -970,6 +990,8 @@ def main():
                              ("after", t)):
                 row("%s monitor+spawner Private_Dirty, kB" % tt, "density-relay",
                     when + "_sum_pd_kb", 1, 0, "lower")
+                row("%s monitor+spawner Pss_Dirty, kB" % tt, "density-relay",
+                    when + "_sum_psd_kb", 1, 0, "lower")
                 row("%s monitor Private_Dirty, kB" % tt, "density-relay", when + "_mon_pd_kb",
                     1, 0, "lower")
                 row("%s spawner Private_Dirty, kB" % tt, "density-relay", when + "_spw_pd_kb",
