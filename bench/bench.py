@@ -462,6 +462,12 @@ class Bench:
                               idle_private_dirty_kb=sm.get("Private_Dirty"),
                               idle_rss_kb=sm.get("Rss"),
                               idle_threads=read_kv("/proc/%d/status" % pid).get("Threads"))
+            pair = self.sample_pair({"mon_pid": pid}, "%s-idle-%d" % (
+                os.path.basename(monitor), self.counter) if self.args.smaps else None)
+            ctx["res"].update(idle_spw_pd_kb=pair["spw_pd_kb"],
+                              idle_sum_pd_kb=pair["sum_pd_kb"],
+                              idle_sum_psd_kb=pair["sum_psd_kb"],
+                              idle_sum_pss_kb=pair["sum_pss_kb"])
             ut, stt = proc_cpu(pid)
             ctx["res"]["idle_cpu_s"] = ut + stt
             subprocess.run(ctx["runc"] + ["kill", ctx["cid"], "KILL"], check=True)
@@ -894,9 +900,10 @@ def main():
                 r = b.idle(path)
                 results[name].setdefault("idle", []).append(r)
                 log("# %-6s idle  rep %d: VmHWM %s kB, Rss %s kB, Pss %s kB, "
-                    "Private_Dirty %s kB%s" % (name, i + 1, r.get("idle_vmhwm_kb"),
-                                               r.get("idle_rss_kb"), r.get("idle_pss_kb"),
-                                               r.get("idle_private_dirty_kb"),
+                    "Private_Dirty %s kB (+ spawner %s kB)%s" % (
+                        name, i + 1, r.get("idle_vmhwm_kb"), r.get("idle_rss_kb"),
+                        r.get("idle_pss_kb"), r.get("idle_private_dirty_kb"),
+                        r.get("idle_spw_pd_kb"),
                                                "" if r["ok"] else " ERROR " + r.get("error", "")))
     if "latency" in only:
         for i in range(lat_reps):
@@ -972,6 +979,10 @@ def main():
         row("idle: Rss, kB", "idle", "idle_rss_kb", 1, 0, "lower")
         row("idle: Pss, kB", "idle", "idle_pss_kb", 1, 0, "lower")
         row("idle: Private_Dirty, kB", "idle", "idle_private_dirty_kb", 1, 0, "lower")
+        row("idle: spawner Private_Dirty, kB", "idle", "idle_spw_pd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Private_Dirty, kB", "idle", "idle_sum_pd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Pss_Dirty, kB", "idle", "idle_sum_psd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Pss, kB", "idle", "idle_sum_pss_kb", 1, 0, "lower")
     if "density" in only:
         for n in dens_ns:
             wl = "density-%d" % n
