@@ -490,7 +490,8 @@ class Bench:
         of each monitor and of its spawner, then kill them all and check nothing is left."""
         cs = [self.prepare(monitor, "dens%d" % n, ["/bin/sh", "-c", "echo ready; exec sleep 600"],
                            ["/bin/true"]) for _ in range(n)]
-        res = {"n": n, "ok": False, "cids": [c["cid"] for c in cs]}
+        res = {"n": n, "ok": False, "cid": "%s (+%d)" % (cs[0]["cid"], n - 1),
+               "cids": [c["cid"] for c in cs]}
         t0 = time.monotonic()
         try:
             self.launch_all(cs)
@@ -582,8 +583,11 @@ class Bench:
                                           start_new_session=True)
         sync_theirs.close()
         start_theirs.close()
-        start_ours.send(b"\0")
         c["sync"], c["start"] = sync_ours, start_ours
+        try:
+            start_ours.send(b"\0")
+        except OSError as e:
+            raise RuntimeError("%s: start byte: %s (see %s/monitor.out)" % (c["cid"], e, c["rdir"]))
 
     def collect_pids(self, cs, timeout):
         """Read `{"data": pid}` from every sync socket of CS, then the monitors' pidfiles."""
@@ -671,8 +675,15 @@ class Bench:
                 except OSError:
                     pass
                 c.pop("first").wait()
+        for c in cs:  # a launch cut short: monitors may run whose pid was not read yet
+            if "mon_pid" not in c:
+                try:
+                    with open(c["mon_pidfile"]) as f:
+                        c["mon_pid"] = int(f.read())
+                except (OSError, ValueError):
+                    pass
         kills = [subprocess.Popen(runc + ["kill", c["cid"], "KILL"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for c in cs if "mon_pid" in c]
+                                  stderr=subprocess.DEVNULL) for c in cs]
         for p in kills:
             p.wait(60)
         deadline = time.monotonic() + 60
