@@ -13,6 +13,8 @@ Workloads (see bench/README.md):
   big     k8s-file throughput, 4096-byte lines, + monitor CPU and VmHWM
   idle    memory of an idle monitor (sleep container that printed one line)
   latency start byte -> {"data": pid} on the sync socket (runc create inside)
+  density N idle containers at once per monitor kind: memory of each monitor and of its
+          spawner (vigil's forked helper), then the same before/after relaying 10 MB
 
 Python 3 standard library only.  Must run as root (runc).
 """
@@ -203,7 +205,7 @@ class Bench:
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-    def prepare(self, monitor, label, cmd, exit_cmd, extra_args=(), mounts=()):
+    def prepare(self, monitor, label, cmd, exit_cmd, extra_args=()):
         """A fresh bundle running CMD, and podman's argv for MONITOR; returns a dict."""
         self.counter += 1
         cid = "vbench-%s-%d-%d" % (label, os.getpid(), self.counter)
@@ -215,7 +217,6 @@ class Bench:
         spec = json.loads(json.dumps(self.template))
         spec["process"]["args"] = cmd
         spec["root"]["path"] = self.rootfs
-        spec["mounts"] = spec.get("mounts", []) + list(mounts)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         log_path = os.path.join(rdir, "ctr.log")
@@ -529,7 +530,7 @@ class Bench:
         os.mkfifo(os.path.join(trig, "go"))
         with open(os.path.join(c["bundle"], "config.json")) as f:
             spec = json.load(f)
-        spec["mounts"].append({"destination": "/trigger", "type": "bind", "source": trig,
+        spec.setdefault("mounts", []).append({"destination": "/trigger", "type": "bind", "source": trig,
                                "options": ["rbind", "rw"]})
         with open(os.path.join(c["bundle"], "config.json"), "w") as f:
             json.dump(spec, f)
