@@ -13,6 +13,8 @@ Workloads (see bench/README.md):
   big     k8s-file throughput, 4096-byte lines, + monitor CPU and VmHWM
   idle    memory of an idle monitor (sleep container that printed one line)
   latency start byte -> {"data": pid} on the sync socket (runc create inside)
+  density N idle containers at once per monitor kind: memory of each monitor and of its
+          spawner (vigil's forked helper), then the same before/after relaying 10 MB
 
 Python 3 standard library only.  Must run as root (runc).
 """
@@ -74,6 +76,34 @@ def proc_cpu(pid):
     fields = data[data.rindex(")") + 2:].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def children_of(pid):
+    """PIDs whose parent is PID (every thread's children file)."""
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def find_spawner(mon_pid):
+    """The monitor's child that runs the monitor's own executable (vigil's spawner), or 0."""
+    try:
+        mon_exe = os.stat("/proc/%d/exe" % mon_pid)
+    except OSError:
+        return 0
+    for child in children_of(mon_pid):
+        try:
+            st = os.stat("/proc/%d/exe" % child)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (mon_exe.st_dev, mon_exe.st_ino):
+            return child
+    return 0
 
 
 class ExitWatcher:
@@ -175,14 +205,8 @@ class Bench:
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-    # ---- one container under one monitor
-    def run(self, monitor, label, cmd, exit_cmd, on_started=None, timeout=600.0,
-            extra_args=(), sample=False):
-        """Run CMD in a fresh container under MONITOR; returns a dict of measurements.
-
-        on_started(ctx) is called after `runc start`; it may wait for something
-        and must arrange for the container to exit.
-        """
+    def prepare(self, monitor, label, cmd, exit_cmd, extra_args=()):
+        """A fresh bundle running CMD, and podman's argv for MONITOR; returns a dict."""
         self.counter += 1
         cid = "vbench-%s-%d-%d" % (label, os.getpid(), self.counter)
         rdir = os.path.join(self.runs, cid)
@@ -197,28 +221,48 @@ class Bench:
             json.dump(spec, f)
         log_path = os.path.join(rdir, "ctr.log")
         mon_pidfile = os.path.join(rdir, "conmon.pid")
-        runc = self.args.runc
-        rargs = ["--root", self.runc_root]
-
-        argv = [monitor, "--api-version", "1", "-c", cid, "-u", cid, "-r", runc,
+        argv = [monitor, "--api-version", "1", "-c", cid, "-u", cid, "-r", self.args.runc,
                 "-b", bundle, "-p", os.path.join(rdir, "pidfile"), "-n", cid,
                 "--exit-dir", exit_dir, "--full-attach"]
-        for ra in rargs:
+        for ra in ("--root", self.runc_root):
             argv += ["--runtime-arg", ra]
         argv += ["-l", "k8s-file:" + log_path, "--log-level", "warning",
                  "--conmon-pidfile", mon_pidfile, "--exit-command", exit_cmd[0]]
         for a in exit_cmd[1:]:
             argv += ["--exit-command-arg", a]
         argv += list(extra_args)
+        env = dict(kv.split("=", 1) for kv in self.args.vigil_env) \
+            if monitor == self.args.vigil else {}
+        return {"cid": cid, "rdir": rdir, "bundle": bundle, "exit_dir": exit_dir,
+                "log": log_path, "mon_pidfile": mon_pidfile, "argv": argv, "env": env}
 
-        sync_ours, sync_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        start_ours, start_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    @staticmethod
+    def engine_env(c, sync_theirs, start_theirs):
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": "/root",
             "_OCI_SYNCPIPE": str(sync_theirs.fileno()),
             "_OCI_STARTPIPE": str(start_theirs.fileno()),
         }
+        env.update(c["env"])
+        return env
+
+    # ---- one container under one monitor
+    def run(self, monitor, label, cmd, exit_cmd, on_started=None, timeout=600.0,
+            extra_args=(), sample=False):
+        """Run CMD in a fresh container under MONITOR; returns a dict of measurements.
+
+        on_started(ctx) is called after `runc start`; it may wait for something
+        and must arrange for the container to exit.
+        """
+        c = self.prepare(monitor, label, cmd, exit_cmd, extra_args)
+        cid, rdir, exit_dir, log_path = c["cid"], c["rdir"], c["exit_dir"], c["log"]
+        mon_pidfile, argv = c["mon_pidfile"], c["argv"]
+        runc = self.args.runc
+        rargs = ["--root", self.runc_root]
+        sync_ours, sync_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        start_ours, start_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = self.engine_env(c, sync_theirs, start_theirs)
         res = {"cid": cid, "ok": False}
         mon_pid = None
         pidfd = None
@@ -419,6 +463,12 @@ class Bench:
                               idle_private_dirty_kb=sm.get("Private_Dirty"),
                               idle_rss_kb=sm.get("Rss"),
                               idle_threads=read_kv("/proc/%d/status" % pid).get("Threads"))
+            pair = self.sample_pair({"mon_pid": pid}, "%s-idle-%d" % (
+                os.path.basename(monitor), self.counter) if self.args.smaps else None)
+            ctx["res"].update(idle_spw_pd_kb=pair["spw_pd_kb"],
+                              idle_sum_pd_kb=pair["sum_pd_kb"],
+                              idle_sum_psd_kb=pair["sum_psd_kb"],
+                              idle_sum_pss_kb=pair["sum_pss_kb"])
             ut, stt = proc_cpu(pid)
             ctx["res"]["idle_cpu_s"] = ut + stt
             subprocess.run(ctx["runc"] + ["kill", ctx["cid"], "KILL"], check=True)
@@ -434,6 +484,247 @@ class Bench:
         res = self.run(monitor, "lat", ["/bin/true"], ["/bin/true"])
         self.cleanup_run(res)
         return res
+
+    # ---- density: N idle containers at once under one monitor kind
+    def density(self, monitor, name, n):
+        """Start N `echo ready; exec sleep 600` containers, let them settle, read the memory
+        of each monitor and of its spawner, then kill them all and check nothing is left."""
+        cs = [self.prepare(monitor, "dens%d" % n, ["/bin/sh", "-c", "echo ready; exec sleep 600"],
+                           ["/bin/true"]) for _ in range(n)]
+        res = {"n": n, "ok": False, "cid": "%s (+%d)" % (cs[0]["cid"], n - 1),
+               "cids": [c["cid"] for c in cs]}
+        t0 = time.monotonic()
+        try:
+            self.launch_all(cs)
+            res["launch_s"] = time.monotonic() - t0
+            self.wait_logged(cs, b" stdout F ready\n", 120)
+            time.sleep(self.args.idle_settle)
+            per = [self.sample_pair(c, "%s-dens%d-%d" % (name, n, i) if i == 0 else None)
+                   for i, c in enumerate(cs)]
+            res["per_container"] = per
+            for key in per[0]:
+                if isinstance(per[0][key], int) and key != "spawner_pid":
+                    res[key] = statistics.mean(p[key] for p in per)
+            res["no_spawner"] = sum(1 for p in per if p["spawner_pid"] == 0)
+            res["ok"] = True
+        except Exception as e:  # report, clean up, keep going
+            res["error"] = str(e)
+            log("!! %s density N=%d: %s" % (name, n, e))
+        res["leftovers"] = self.teardown(cs)
+        if res["leftovers"]:
+            res["ok"] = False
+            res["error"] = "left behind: " + "; ".join(res["leftovers"])
+        for c in cs:
+            if not self.args.keep:
+                shutil.rmtree(c["rdir"], ignore_errors=True)
+        return res
+
+    def relay_probe(self, monitor, name, nbytes):
+        """One container that says ready, then, when told, relays NBYTES of 67-byte lines:
+        the spawner's memory before and after, as the monitor dirties pages it shares."""
+        c = self.prepare(monitor, "relay", ["/bin/sh", "-c", "echo ready; read x < /trigger/go; "
+                                            "/bin/gen %d 67; echo done; exec sleep 600" % nbytes],
+                         ["/bin/true"])
+        trig = os.path.join(c["rdir"], "trigger")
+        os.makedirs(trig)
+        os.mkfifo(os.path.join(trig, "go"))
+        with open(os.path.join(c["bundle"], "config.json")) as f:
+            spec = json.load(f)
+        spec.setdefault("mounts", []).append({"destination": "/trigger", "type": "bind", "source": trig,
+                               "options": ["rbind", "rw"]})
+        with open(os.path.join(c["bundle"], "config.json"), "w") as f:
+            json.dump(spec, f)
+        res = {"ok": False, "cid": c["cid"]}
+        try:
+            self.launch_all([c])
+            self.wait_logged([c], b" stdout F ready\n", 60)
+            time.sleep(self.args.idle_settle)
+            for k, v in self.sample_pair(c, "%s-relay-before" % name).items():
+                res["before_" + k] = v
+            fd = os.open(os.path.join(trig, "go"), os.O_WRONLY | os.O_NONBLOCK)
+            os.write(fd, b"go\n")
+            os.close(fd)
+            self.wait_logged([c], b" stdout F done\n", 120)
+            time.sleep(self.args.idle_settle)
+            for k, v in self.sample_pair(c, "%s-relay-after" % name).items():
+                res["after_" + k] = v
+            res["ok"] = True
+        except Exception as e:
+            res["error"] = str(e)
+            log("!! %s relay probe: %s" % (name, e))
+        res["leftovers"] = self.teardown([c])
+        if res["leftovers"]:
+            res["ok"] = False
+            res["error"] = "left behind: " + "; ".join(res["leftovers"])
+        if not self.args.keep:
+            shutil.rmtree(c["rdir"], ignore_errors=True)
+        return res
+
+    def launch_all(self, cs, window=8):
+        """Create and start the containers of CS like podman does, WINDOW monitors at a time
+        (each runs `runc create`; 50 at once on 2 vCPUs would only queue up)."""
+        for i in range(0, len(cs), window):
+            batch = cs[i:i + window]
+            for c in batch:
+                self.launch(c)
+            self.collect_pids(batch, 120)
+            starts = [subprocess.Popen([self.args.runc, "--root", self.runc_root, "start",
+                                        c["cid"]]) for c in batch]
+            for p in starts:
+                if p.wait(60) != 0:
+                    raise RuntimeError("runc start failed: rc=%d" % p.returncode)
+
+    def launch(self, c):
+        sync_ours, sync_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        start_ours, start_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with open(os.path.join(c["rdir"], "monitor.out"), "wb") as out:
+            c["first"] = subprocess.Popen(c["argv"], env=self.engine_env(c, sync_theirs, start_theirs),
+                                          stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                          pass_fds=(sync_theirs.fileno(), start_theirs.fileno()),
+                                          start_new_session=True)
+        sync_theirs.close()
+        start_theirs.close()
+        c["sync"], c["start"] = sync_ours, start_ours
+        try:
+            start_ours.send(b"\0")
+        except OSError as e:
+            raise RuntimeError("%s: start byte: %s (see %s/monitor.out)" % (c["cid"], e, c["rdir"]))
+
+    def collect_pids(self, cs, timeout):
+        """Read `{"data": pid}` from every sync socket of CS, then the monitors' pidfiles."""
+        bufs = {c["sync"].fileno(): [c, b""] for c in cs}
+        pending = set(bufs)
+        deadline = time.monotonic() + timeout
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("no pid from %d monitors after %gs" % (len(pending), timeout))
+            r, _, _ = select.select(list(pending), [], [], left)
+            for fd in r:
+                chunk = bufs[fd][0]["sync"].recv(4096)
+                bufs[fd][1] += chunk
+                if not chunk or b"\n" in bufs[fd][1]:
+                    pending.discard(fd)
+        for c, buf in bufs.values():
+            c["sync"].close()
+            c["start"].close()
+            rc = c.pop("first").wait(60)
+            if rc != 0:
+                raise RuntimeError("%s: monitor's first process: rc=%d" % (c["cid"], rc))
+            with open(c["mon_pidfile"]) as f:
+                c["mon_pid"] = int(f.read())
+            msg = json.loads(buf.split(b"\n", 1)[0] or b"{}")
+            if msg.get("data", -1) <= 0:
+                raise RuntimeError("%s: create failed: %s" % (c["cid"], msg))
+            c["ctr_pid"] = msg["data"]
+
+    @staticmethod
+    def wait_logged(cs, marker, timeout):
+        """Until every log of CS has MARKER in its last 64 KiB (harness side; not measured)."""
+        deadline = time.monotonic() + timeout
+        todo = list(cs)
+        while todo:
+            for c in list(todo):
+                try:
+                    with open(c["log"], "rb") as f:
+                        f.seek(max(0, os.fstat(f.fileno()).st_size - 65536))
+                        if marker in f.read():
+                            todo.remove(c)
+                except FileNotFoundError:
+                    pass
+            if todo and time.monotonic() > deadline:
+                raise RuntimeError("%d logs lack %r after %gs" % (len(todo), marker, timeout))
+            if todo:
+                time.sleep(0.05)
+
+    def sample_pair(self, c, smaps_label=None):
+        """smaps_rollup of the monitor and of its spawner (its child running the same
+        executable; conmon has none), in kB."""
+        mon = c["mon_pid"]
+        spw = find_spawner(mon)
+        c["spawner_pid"] = spw
+        out = {"spawner_pid": spw}
+        for who, pid in (("mon", mon), ("spw", spw)):
+            sm = read_kv("/proc/%d/smaps_rollup" % pid) if pid else {}
+            for key, name in (("Private_Dirty", "pd"), ("Pss", "pss"), ("Rss", "rss"),
+                              ("Shared_Dirty", "sd"), ("Pss_Dirty", "psd")):
+                out["%s_%s_kb" % (who, name)] = sm.get(key, 0)
+            if pid and smaps_label and self.args.smaps:
+                os.makedirs(self.args.smaps, exist_ok=True)
+                shutil.copyfile("/proc/%d/smaps" % pid, os.path.join(
+                    self.args.smaps, "%s-%s.smaps" % (smaps_label, who)))
+        out["sum_pd_kb"] = out["mon_pd_kb"] + out["spw_pd_kb"]
+        out["sum_pss_kb"] = out["mon_pss_kb"] + out["spw_pss_kb"]
+        # Pages dirtied before the fork and not written since are Shared_Dirty in both, in
+        # neither's Private_Dirty; Pss_Dirty gives each of them half to each: the sum counts
+        # every dirty page of the pair once.
+        out["sum_psd_kb"] = out["mon_psd_kb"] + out["spw_psd_kb"]
+        return out
+
+    def teardown(self, cs):
+        """Kill every container of CS, reap every monitor (the harness is their subreaper),
+        `runc delete` them, reap the detached exit commands; returns what is left, if any."""
+        left = []
+        runc = [self.args.runc, "--root", self.runc_root]
+        for c in cs:
+            for s in ("sync", "start"):
+                if s in c:
+                    c[s].close()
+            if "first" in c:  # launch interrupted: its first process may still be there
+                try:
+                    c["first"].kill()
+                except OSError:
+                    pass
+                c.pop("first").wait()
+        for c in cs:  # a launch cut short: monitors may run whose pid was not read yet
+            if "mon_pid" not in c:
+                try:
+                    with open(c["mon_pidfile"]) as f:
+                        c["mon_pid"] = int(f.read())
+                except (OSError, ValueError):
+                    pass
+        kills = [subprocess.Popen(runc + ["kill", c["cid"], "KILL"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for c in cs]
+        for p in kills:
+            p.wait(60)
+        deadline = time.monotonic() + 60
+        for c in cs:
+            if "mon_pid" not in c:
+                continue
+            if not reap(c["mon_pid"], max(1.0, deadline - time.monotonic())):
+                left.append("monitor %d (%s) still runs" % (c["mon_pid"], c["cid"]))
+                try:
+                    os.kill(c["mon_pid"], signal.SIGKILL)
+                except OSError:
+                    pass
+                reap(c["mon_pid"], 5)
+            elif not os.path.exists(os.path.join(c["exit_dir"], c["cid"])):
+                left.append("no exit file for %s" % c["cid"])
+        for c in cs:
+            subprocess.run(runc + ["delete", "-f", c["cid"]], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        # The exit commands (/bin/true) were detached; their parent gone, they are ours.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                if time.monotonic() > deadline:
+                    left.append("children of the harness: %s" % children_of(os.getpid()))
+                    break
+                time.sleep(0.02)
+        for c in cs:
+            for key in ("mon_pid", "spawner_pid", "ctr_pid"):
+                pid = c.get(key)
+                if pid and os.path.exists("/proc/%d" % pid):
+                    left.append("%s %d of %s exists" % (key, pid, c["cid"]))
+        listed = subprocess.run(runc + ["list", "-q"], capture_output=True, text=True).stdout
+        ours = set(c["cid"] for c in cs) & set(listed.split())
+        if ours:
+            left.append("runc still lists %s" % " ".join(sorted(ours)))
+        return left
 
 
 # --------------------------------------------------------------------------
@@ -483,6 +774,7 @@ def machine_info(args):
             args.vigil, args.vigil_orig, _sha(args.vigil), version_of(args.vigil), vigil_commit,
             ", src/ has uncommitted changes" if dirty else "")),
         ("conmon", "%s: %s" % (args.conmon, version_of(args.conmon))),
+    ] + ([("vigil env", " ".join(args.vigil_env))] if args.vigil_env else []) + [
         ("runc", "%s: %s" % (args.runc, version_of(args.runc))),
         ("gen/logcheck", gcc),
         ("scratch", "%s (%s)" % (os.path.abspath(args.workdir), fs)),
@@ -534,12 +826,21 @@ def main():
     ap.add_argument("--idle-reps", type=int, default=None, help="default 3, quick 1")
     ap.add_argument("--idle-settle", type=float, default=1.0,
                     help="seconds to wait after the line is logged before sampling")
-    ap.add_argument("--only", default="small,big,small-nosync,big-nosync,idle,latency",
+    ap.add_argument("--only", default="small,big,small-nosync,big-nosync,idle,latency,density",
                     help="comma-separated subset of small,big,small-nosync,big-nosync,idle,"
-                    "latency (the -nosync variants add --no-sync-log to both monitors)")
+                    "latency,density (the -nosync variants add --no-sync-log to both monitors)")
+    ap.add_argument("--density", default="1,50", metavar="N1,N2,...",
+                    help="density: numbers of containers run at once under one monitor kind "
+                    "(default 1,50)")
+    ap.add_argument("--density-relay-mb", type=float, default=10.0, metavar="MB",
+                    help="density: also sample one monitor and its spawner before and after "
+                    "relaying this much log output (default 10; 0: skip)")
     ap.add_argument("--warmup", type=int, default=None,
                     help="untimed runs per monitor before each throughput workload "
                     "(default 1, quick 0)")
+    ap.add_argument("--vigil-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="add to the environment of vigil only (diagnostics, e.g. "
+                    "VIGIL_SECCOMP=off); repeatable")
     ap.add_argument("--json", help="also write all raw results here")
     ap.add_argument("--keep", action="store_true", help="keep per-run directories and logs")
     ap.add_argument("--smaps", metavar="DIR", help="save each monitor's /proc/PID/smaps at the "
@@ -553,6 +854,7 @@ def main():
     idle_reps = args.idle_reps or (1 if q else 3)
     warmup = args.warmup if args.warmup is not None else (0 if q else 1)
     only = set(args.only.split(","))
+    dens_ns = [int(x) for x in args.density.split(",") if x]
 
     if os.geteuid() != 0:
         sys.exit("bench: must run as root (runc)")
@@ -567,6 +869,10 @@ def main():
     tmp = args.vigil + ".new"
     shutil.copy2(args.vigil_orig, tmp)
     os.replace(tmp, args.vigil)
+    # A binary written moments ago (this copy, or a fresh build passed as --conmon) has dirty
+    # page-cache pages, and smaps counts those as Private_Dirty of every process mapping them
+    # until writeback: up to ~150 kB of text that is not the monitor's memory.
+    os.sync()
     b = Bench(args)
     b.setup()
     mons = [("vigil", args.vigil), ("conmon", args.conmon)]
@@ -606,9 +912,10 @@ def main():
                 r = b.idle(path)
                 results[name].setdefault("idle", []).append(r)
                 log("# %-6s idle  rep %d: VmHWM %s kB, Rss %s kB, Pss %s kB, "
-                    "Private_Dirty %s kB%s" % (name, i + 1, r.get("idle_vmhwm_kb"),
-                                               r.get("idle_rss_kb"), r.get("idle_pss_kb"),
-                                               r.get("idle_private_dirty_kb"),
+                    "Private_Dirty %s kB (+ spawner %s kB)%s" % (
+                        name, i + 1, r.get("idle_vmhwm_kb"), r.get("idle_rss_kb"),
+                        r.get("idle_pss_kb"), r.get("idle_private_dirty_kb"),
+                        r.get("idle_spw_pd_kb"),
                                                "" if r["ok"] else " ERROR " + r.get("error", "")))
     if "latency" in only:
         for i in range(lat_reps):
@@ -621,6 +928,31 @@ def main():
             log("# %-6s latency: create->pid %s" % (name, " ".join(
                 "%.1f" % (r["create_to_pid"] * 1e3) for r in results[name]["latency"]
                 if r["ok"])))
+    if "density" in only:
+        for i, n in enumerate(dens_ns):
+            for name, path in order(i):
+                r = b.density(path, name, n)
+                results[name].setdefault("density-%d" % n, []).append(r)
+                log("# %-6s density N=%-3d per container: monitor+spawner Private_Dirty %s kB, "
+                    "Pss_Dirty %s kB, Pss %s kB; monitor %s/%s kB; spawner %s/%s kB (%s without a "
+                    "spawner); launch %s s%s" % (
+                        name, n, fmt(r.get("sum_pd_kb")), fmt(r.get("sum_psd_kb")),
+                        fmt(r.get("sum_pss_kb")),
+                        fmt(r.get("mon_pd_kb")), fmt(r.get("mon_pss_kb")),
+                        fmt(r.get("spw_pd_kb")), fmt(r.get("spw_pss_kb")), r.get("no_spawner"),
+                        fmt(r.get("launch_s")), "" if r["ok"] else " ERROR " + r.get("error", "")))
+        if args.density_relay_mb > 0:
+            nb = int(args.density_relay_mb * 1e6)
+            nb -= nb % 67
+            for name, path in order(len(dens_ns)):
+                r = b.relay_probe(path, name, nb)
+                results[name].setdefault("density-relay", []).append(r)
+                log("# %-6s relay probe: Private_Dirty spawner %s -> %s kB, monitor %s -> %s kB; "
+                    "Shared_Dirty %s -> %s kB%s"
+                    % (name, r.get("before_spw_pd_kb"), r.get("after_spw_pd_kb"),
+                       r.get("before_mon_pd_kb"), r.get("after_mon_pd_kb"),
+                       r.get("before_mon_sd_kb"), r.get("after_mon_sd_kb"),
+                       "" if r["ok"] else " ERROR " + r.get("error", "")))
     elapsed = time.monotonic() - t0
 
     # ---- table
@@ -659,6 +991,34 @@ def main():
         row("idle: Rss, kB", "idle", "idle_rss_kb", 1, 0, "lower")
         row("idle: Pss, kB", "idle", "idle_pss_kb", 1, 0, "lower")
         row("idle: Private_Dirty, kB", "idle", "idle_private_dirty_kb", 1, 0, "lower")
+        row("idle: spawner Private_Dirty, kB", "idle", "idle_spw_pd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Private_Dirty, kB", "idle", "idle_sum_pd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Pss_Dirty, kB", "idle", "idle_sum_psd_kb", 1, 0, "lower")
+        row("idle: monitor+spawner Pss, kB", "idle", "idle_sum_pss_kb", 1, 0, "lower")
+    if "density" in only:
+        for n in dens_ns:
+            wl = "density-%d" % n
+            t = "density N=%d, per container:" % n
+            row("%s monitor+spawner Private_Dirty, kB" % t, wl, "sum_pd_kb", 1, 0, "lower")
+            row("%s monitor+spawner Pss_Dirty, kB" % t, wl, "sum_psd_kb", 1, 0, "lower")
+            row("%s monitor+spawner Pss, kB" % t, wl, "sum_pss_kb", 1, 0, "lower")
+            row("%s monitor Private_Dirty, kB" % t, wl, "mon_pd_kb", 1, 0, "lower")
+            row("%s monitor Pss, kB" % t, wl, "mon_pss_kb", 1, 0, "lower")
+            row("%s monitor Rss, kB" % t, wl, "mon_rss_kb", 1, 0, "lower")
+            row("%s spawner Private_Dirty, kB" % t, wl, "spw_pd_kb", 1, 0, "lower")
+            row("%s spawner Pss, kB" % t, wl, "spw_pss_kb", 1, 0, "lower")
+        if args.density_relay_mb > 0:
+            t = "after %g MB relayed:" % args.density_relay_mb
+            for when, tt in (("before", "before %g MB relayed:" % args.density_relay_mb),
+                             ("after", t)):
+                row("%s monitor+spawner Private_Dirty, kB" % tt, "density-relay",
+                    when + "_sum_pd_kb", 1, 0, "lower")
+                row("%s monitor+spawner Pss_Dirty, kB" % tt, "density-relay",
+                    when + "_sum_psd_kb", 1, 0, "lower")
+                row("%s monitor Private_Dirty, kB" % tt, "density-relay", when + "_mon_pd_kb",
+                    1, 0, "lower")
+                row("%s spawner Private_Dirty, kB" % tt, "density-relay", when + "_spw_pd_kb",
+                    1, 0, "lower")
     if "latency" in only:
         row("start byte -> {\"data\": pid}, ms", "latency", "create_to_pid", 1e3, 1, "lower")
         row("start byte -> first process exit, ms", "latency", "create_to_parent_exit", 1e3,
@@ -671,8 +1031,9 @@ def main():
     for k, v in machine_info(args):
         print("  %-13s %s" % (k + ":", v))
     print("  %-13s throughput: %d reps (+%d warm-up) x %.0f MB (67 B lines), %.0f MB (4 KiB "
-          "lines); idle: %d reps; latency: %d reps; ABBA order; medians; total %.0f s" % (
-              "runs:", reps, warmup, small / 1e6, big / 1e6, idle_reps, lat_reps, elapsed))
+          "lines); idle: %d reps; latency: %d reps; density: N=%s; ABBA order; medians; total %.0f s"
+          % ("runs:", reps, warmup, small / 1e6, big / 1e6, idle_reps, lat_reps, args.density,
+             elapsed))
     print()
     hdr = ("metric", "vigil", "conmon", "vigil/conmon", "verdict for vigil")
     w = [max(len(hdr[i]), *(len(r[i]) for r in rows)) for i in range(5)]
@@ -699,6 +1060,15 @@ def main():
                     print("  FAILED %s %s %s: %s" % (name, wl, r["cid"], r.get("error")))
                 if r.get("warn"):
                     print("  WARN %s %s %s: %s" % (name, wl, r["cid"], r["warn"]))
+    for n in dens_ns:
+        for name, _ in mons:
+            for r in results[name].get("density-%d" % n, []):
+                per = r.get("per_container")
+                if per:
+                    print("  %-6s density N=%-3d monitor+spawner Private_Dirty per container, "
+                          "min..max: %d..%d kB; containers without a spawner: %d" % (
+                              name, n, min(p["sum_pd_kb"] for p in per),
+                              max(p["sum_pd_kb"] for p in per), r["no_spawner"]))
     checks = sum(1 for name, _ in mons for wl in ("small", "big", "small-nosync", "big-nosync")
                  for r in results[name].get(wl, []) if r.get("log_ok"))
     print("  log files verified complete and byte-exact: %d; failed runs: %d" % (checks, nfail))
