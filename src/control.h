@@ -110,7 +110,8 @@ typedef struct {
         void (*get_stats)(gpointer data, ControlStats *ret);
         int (*kill)(gpointer data, int signo);          /* -ESRCH: not running */
         int (*resize)(gpointer data, int rows, int cols); /* -ENOTTY: no terminal */
-        int (*reopen_log)(gpointer data);
+        /* On failure, *@failed_path: the file that failed (borrowed, as the strings above). */
+        int (*reopen_log)(gpointer data, const char **failed_path);
 } ControlOps;
 
 /* Subscribe events.  Fields that do not apply stay zero/NULL and are left out. */

@@ -274,7 +274,8 @@ static gboolean reply_error(Call *call, const char *error, const char *key, cons
         return send_error(call->client, call->j, error, params);
 }
 
-static gboolean reply_errno(Call *call, int r)
+/* OperationFailed, or a more specific error where there is one; @path may be NULL. */
+static gboolean reply_errno(Call *call, int r, const char *path)
 {
         JsonObject *params;
 
@@ -287,6 +288,7 @@ static gboolean reply_errno(Call *call, int r)
         params = call->j->object_new();
         call->j->object_set_int_member(params, "errno", -r);
         call->j->object_set_string_member(params, "message", g_strerror(-r));
+        set_str(call->j, params, "path", path);
         return send_error(call->client, call->j, CONTROL_INTERFACE ".OperationFailed", params);
 }
 
@@ -597,7 +599,7 @@ static gboolean m_kill(Call *call)
         if (s->exited)
                 return reply_error(call, CONTROL_INTERFACE ".NotRunning", NULL, NULL);
         int r = s->ops->kill(s->data, (int) signo);
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, NULL) : reply(call, NULL);
 }
 
 static gboolean m_resize(Call *call)
@@ -613,15 +615,16 @@ static gboolean m_resize(Call *call)
         if (cols < 0 || cols > 65535)
                 return reply_error(call, "org.varlink.service.InvalidParameter", "parameter", "cols");
         r = s->ops->resize(s->data, (int) rows, (int) cols);
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, NULL) : reply(call, NULL);
 }
 
 static gboolean m_reopen_log(Call *call)
 {
         ControlServer *s = call->client->server;
-        int r = s->ops->reopen_log(s->data);
+        const char *path = NULL;
+        int r = s->ops->reopen_log(s->data, &path);
 
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, path) : reply(call, NULL);
 }
 
 static const Method methods[] = {

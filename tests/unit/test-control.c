@@ -77,8 +77,10 @@ static int fake_resize(gpointer data, int rows, int cols)
         return fake.resize_result;
 }
 
-static int fake_reopen(gpointer data)
+static int fake_reopen(gpointer data, const char **failed_path)
 {
+        if (fake.reopen_result < 0)
+                *failed_path = "/var/log/ctr/gone.log";
         return fake.reopen_result;
 }
 
@@ -341,12 +343,18 @@ static void test_actions_and_errors(void)
                 assert_error(r, "io.vigil.Monitor.NoTerminal", NULL);
                 g_assert_cmpint(fake.cols, ==, 80);
         }
+        {
+                g_autofree char *r = call(fd, "{\"method\":\"io.vigil.Monitor.ReopenLog\"}");
+                g_assert_cmpstr(r, ==, "{\"parameters\":{}}");
+        }
         fake.reopen_result = -EACCES;
         {
                 g_autofree char *r = call(fd, "{\"method\":\"io.vigil.Monitor.ReopenLog\"}");
                 JsonNode *o = parse(r);
                 g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.OperationFailed");
                 g_assert_cmpint(path_int(o, "parameters.errno"), ==, EACCES);
+                g_assert_cmpstr(path_str(o, "parameters.message"), ==, g_strerror(EACCES));
+                g_assert_cmpstr(path_str(o, "parameters.path"), ==, "/var/log/ctr/gone.log");
                 json.node_unref(o);
         }
         /* oneway: no reply at all; the next call's reply is the next message. */
