@@ -79,11 +79,17 @@ static void server_reap(ControlServer *s)
                 client_reap(g_ptr_array_index(s->clients, i - 1), NULL);
 }
 
+/* The end of the first complete message received, or NULL. */
+static guint8 *next_message_end(const ControlClient *c)
+{
+        /* An empty GByteArray may have no data at all, and memchr() wants a pointer. */
+        return c->in->len > 0 ? memchr(c->in->data, 0, c->in->len) : NULL;
+}
+
 /* Done with the client once it has said all it will and received all it is owed. */
 static gboolean client_finished(ControlClient *c)
 {
-        return c->input_closed && c->pending == CALL_NONE && c->out->len == 0 &&
-               !memchr(c->in->data, 0, c->in->len);
+        return c->input_closed && c->pending == CALL_NONE && c->out->len == 0 && !next_message_end(c);
 }
 
 /* Sends what the socket takes without blocking; FALSE when the peer is gone. */
@@ -201,7 +207,7 @@ static gboolean client_process(ControlClient *c)
         gboolean called = FALSE;
 
         while (c->pending == CALL_NONE && !output_paused(c)) {
-                guint8 *nul = memchr(c->in->data, 0, c->in->len);
+                guint8 *nul = next_message_end(c);
                 size_t len;
                 g_autofree char *msg = NULL;
 
@@ -217,7 +223,7 @@ static gboolean client_process(ControlClient *c)
         }
         if (c->in->len >= c->server->limits.message_max)
                 return control_client_fail(c, "message too long, or too much sent while a call is pending");
-        if (c->input_closed && c->pending == CALL_NONE && !memchr(c->in->data, 0, c->in->len) && c->in->len > 0)
+        if (c->input_closed && c->pending == CALL_NONE && c->in->len > 0 && !next_message_end(c))
                 return control_client_fail(c, "half-sent message at end of input");
         if (client_finished(c))
                 return control_client_fail(c, "done");
@@ -292,7 +298,6 @@ static gboolean evict_idle(ControlServer *s)
 static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
 {
         ControlServer *s = data;
-        ControlClient *c;
         int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
         if (cfd < 0) {
@@ -311,16 +316,22 @@ static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
                 fd_close(cfd);
                 return G_SOURCE_CONTINUE;
         }
-        c = g_new0(ControlClient, 1);
+        control_server_adopt(s, cfd);
+        return G_SOURCE_CONTINUE;
+}
+
+void control_server_adopt(ControlServer *s, int fd)
+{
+        ControlClient *c = g_new0(ControlClient, 1);
+
         c->server = s;
-        c->fd = cfd;
+        c->fd = fd;
         c->in = g_byte_array_new();
         c->out = g_byte_array_new();
         c->last_call_usec = g_get_monotonic_time();
-        c->in_source = g_unix_fd_add(cfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
+        c->in_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
         g_ptr_array_add(s->clients, c);
         update_timer(c, FALSE);
-        return G_SOURCE_CONTINUE;
 }
 
 static ControlServer *server_alloc(const ControlOps *ops, gpointer data, JsonApi *json, const ControlLimits *limits)
@@ -405,6 +416,8 @@ ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, g
         ControlServer *s = server_alloc(ops, data, json, limits);
 
         s->listen_fd = listen_fd;
+        if (listen_fd < 0)
+                return s;
         fd_set_nonblock(listen_fd, TRUE);
         s->listen_source = g_unix_fd_add(s->listen_fd, G_IO_IN, on_connect, s);
         return s;

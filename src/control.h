@@ -151,7 +151,7 @@ typedef struct ControlServer ControlServer;
 ControlServer *control_server_new(const char *path, const ControlOps *ops, gpointer data, JsonApi *json,
                                   const ControlLimits *limits, GError **error);
 
-/* Serve on an already listening socket (unit tests); takes @listen_fd. */
+/* Serve on an already listening socket (unit tests); takes @listen_fd.  -1: none (fuzzer). */
 ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, gpointer data, JsonApi *json,
                                          const ControlLimits *limits);
 

@@ -54,6 +54,8 @@ struct ControlServer {
  */
 
 /* control.c */
+/* Serve @fd, a connected nonblocking stream socket, as if just accepted; takes @fd. */
+void control_server_adopt(ControlServer *s, int fd);
 /* Queue one message (a NUL is appended).  FALSE: the client is to be dropped. */
 gboolean control_client_send(ControlClient *c, const char *json_text);
 /* The pending call has sent its last reply: dispatch what the client sent after it. */
