@@ -378,6 +378,34 @@ def test_client_limit(container):
     assert state(c)["status"] == "running"
 
 
+def test_held_connections_do_not_lock_out(container):
+    c = running(container)
+    # A full table of connections that never send a byte: each new caller evicts one.
+    silent = [vc.Connection(sock_path(c)) for _ in range(32)]
+    for _ in range(3):
+        assert state(c)["status"] in ("created", "running")
+    for conn in silent:
+        conn.close()
+    # Idle subscribers: 24 at most, the rest are told so, and GetState still gets through.
+    subscribers, refused = [], 0
+    for _ in range(32):
+        conn = vc.Connection(sock_path(c))
+        try:
+            first = next(conn.stream(IFACE + "Subscribe"))
+            assert first["event"]["type"] == "subscribed"
+            subscribers.append(conn)
+        except vc.VarlinkError as e:
+            assert e.error == IFACE + "TooManyWaiters" and e.parameters == {"limit": 24}
+            refused += 1
+            conn.close()
+    assert len(subscribers) == 24 and refused == 8
+    for _ in range(3):
+        assert state(c)["status"] in ("created", "running")
+    for conn in subscribers:
+        conn.close()
+    assert m.pid_alive(c.monitor_pid)
+
+
 def connect_as(uid, bundle):
     """In a child with @uid: connect to vigil.sock and read; returns what it saw."""
     r, w = os.pipe()
