@@ -30,7 +30,7 @@
  */
 static const char permission_denied[] = "{\"error\":\"org.varlink.service.PermissionDenied\",\"parameters\":{}}";
 
-static void client_process(ControlClient *c);
+static gboolean client_process(ControlClient *c);
 
 static void client_free(ControlClient *c)
 {
@@ -38,8 +38,8 @@ static void client_free(ControlClient *c)
                 g_source_remove(c->in_source);
         if (c->out_source)
                 g_source_remove(c->out_source);
-        if (c->partial_timer)
-                g_source_remove(c->partial_timer);
+        if (c->timer)
+                g_source_remove(c->timer);
         if (c->process_idle)
                 g_source_remove(c->process_idle);
         if (c->pending != CALL_NONE)
@@ -50,17 +50,46 @@ static void client_free(ControlClient *c)
         g_free(c);
 }
 
-void control_client_drop(ControlClient *c, const char *why)
+gboolean control_client_fail(ControlClient *c, const char *why)
 {
-        log_debug("control client %d disconnected: %s", c->fd, why);
+        if (!c->drop_reason)
+                c->drop_reason = why;
+        return FALSE;
+}
+
+/*
+ * The only place a client is freed (control_private.h).  Called by the source that owns
+ * the current dispatch with @source, its id, which is then no longer ours to remove.
+ */
+static gboolean client_reap(ControlClient *c, guint *source)
+{
+        if (!c->drop_reason)
+                return G_SOURCE_CONTINUE;
+        if (source)
+                *source = 0;
+        log_debug("control client %d disconnected: %s", c->fd, c->drop_reason);
         g_ptr_array_remove_fast(c->server->clients, c);
+        return G_SOURCE_REMOVE;
+}
+
+/* After a walk over all clients: free the ones it condemned. */
+static void server_reap(ControlServer *s)
+{
+        for (guint i = s->clients->len; i > 0; i--)
+                client_reap(g_ptr_array_index(s->clients, i - 1), NULL);
+}
+
+/* The end of the first complete message received, or NULL. */
+static guint8 *next_message_end(const ControlClient *c)
+{
+        /* An empty GByteArray may have no data at all, and memchr() wants a pointer. */
+        return c->in->len > 0 ? memchr(c->in->data, 0, c->in->len) : NULL;
 }
 
 /* Done with the client once it has said all it will and received all it is owed. */
 static gboolean client_finished(ControlClient *c)
 {
-        return c->input_closed && c->pending == CALL_NONE && c->out->len == 0 &&
-               !memchr(c->in->data, 0, c->in->len);
+        return c->input_closed && c->pending == CALL_NONE && c->out->len == 0 && !next_message_end(c);
 }
 
 /* Sends what the socket takes without blocking; FALSE when the peer is gone. */
@@ -91,18 +120,16 @@ static gboolean on_writable(int fd, GIOCondition cond, gpointer data)
         ControlClient *c = data;
         gboolean was_paused = output_paused(c);
 
-        if (!client_flush(c)) {
-                c->out_source = 0;
-                control_client_drop(c, "send failed");
-                return G_SOURCE_REMOVE;
-        }
-        if (c->out->len > 0)
+        if (!client_flush(c))
+                control_client_fail(c, "send failed");
+        else if (c->out->len > 0)
                 return G_SOURCE_CONTINUE;
         c->out_source = 0;
-        if (client_finished(c))
-                control_client_drop(c, "done");
-        else if (was_paused)
+        if (!c->drop_reason && client_finished(c))
+                control_client_fail(c, "done");
+        else if (!c->drop_reason && was_paused)
                 client_process(c);
+        client_reap(c, NULL);
         return G_SOURCE_REMOVE;
 }
 
@@ -110,17 +137,15 @@ gboolean control_client_send(ControlClient *c, const char *json_text)
 {
         size_t len = strlen(json_text) + 1;
 
-        if (c->out->len + len > c->server->limits.output_max) {
-                control_client_drop(c, "not reading its replies");
+        if (c->drop_reason)
                 return FALSE;
-        }
+        if (c->out->len + len > c->server->limits.output_max)
+                return control_client_fail(c, "not reading its replies");
         g_byte_array_append(c->out, (const guint8 *) json_text, len);
         if (c->out_source)
                 return TRUE;
-        if (!client_flush(c)) {
-                control_client_drop(c, "send failed");
-                return FALSE;
-        }
+        if (!client_flush(c))
+                return control_client_fail(c, "send failed");
         if (c->out->len > 0)
                 c->out_source = g_unix_fd_add(c->fd, G_IO_OUT, on_writable, c);
         return TRUE;
@@ -132,6 +157,7 @@ static gboolean on_process_idle(gpointer data)
 
         c->process_idle = 0;
         client_process(c);
+        client_reap(c, NULL);
         return G_SOURCE_REMOVE;
 }
 
@@ -146,67 +172,71 @@ void control_client_call_done(ControlClient *c)
                 c->process_idle = g_idle_add(on_process_idle, c);
 }
 
-static gboolean on_partial_timeout(gpointer data)
+static gboolean on_timeout(gpointer data)
 {
         ControlClient *c = data;
 
-        c->partial_timer = 0;
-        control_client_drop(c, "message not completed in time");
+        c->timer = 0;
+        control_client_fail(c, c->timer_partial ? "message not completed in time" : "idle for too long");
+        client_reap(c, NULL);
         return G_SOURCE_REMOVE;
 }
 
-static void update_partial_timer(ControlClient *c)
+/*
+ * A client owes us its next call unless a Wait or Subscribe of its own is in progress:
+ * finishing a message it has begun is timed by partial_timeout_ms, beginning one (or
+ * reading the replies that paused it) by idle_timeout_ms.  @restart: it just made a call.
+ */
+static void update_timer(ControlClient *c, gboolean restart)
 {
-        /* Only a message being received is timed, not one queued behind a pending call. */
-        gboolean partial = c->in->len > 0 && c->pending == CALL_NONE && !output_paused(c);
+        const ControlLimits *l = &c->server->limits;
+        gboolean want = c->pending == CALL_NONE;
+        gboolean partial = c->in->len > 0 && !output_paused(c);
 
-        if (partial && !c->partial_timer)
-                c->partial_timer = g_timeout_add(c->server->limits.partial_timeout_ms, on_partial_timeout, c);
-        else if (!partial && c->partial_timer) {
-                g_source_remove(c->partial_timer);
-                c->partial_timer = 0;
+        if (c->timer && (restart || !want || partial != c->timer_partial))
+                g_clear_handle_id(&c->timer, g_source_remove);
+        if (want && !c->timer) {
+                c->timer_partial = partial;
+                c->timer = g_timeout_add(partial ? l->partial_timeout_ms : l->idle_timeout_ms, on_timeout, c);
         }
 }
 
 /* Dispatch every complete message the client's pending call and output allow. */
-static void client_process(ControlClient *c)
+static gboolean client_process(ControlClient *c)
 {
+        gboolean called = FALSE;
+
         while (c->pending == CALL_NONE && !output_paused(c)) {
-                guint8 *nul = memchr(c->in->data, 0, c->in->len);
+                guint8 *nul = next_message_end(c);
                 size_t len;
                 g_autofree char *msg = NULL;
 
                 if (!nul)
                         break;
                 len = nul - c->in->data;
-                /* Copied out: dispatching may free the client and its buffer. */
                 msg = g_strndup((const char *) c->in->data, len);
                 g_byte_array_remove_range(c->in, 0, len + 1);
+                called = TRUE;
+                c->last_call_usec = g_get_monotonic_time();
                 if (!control_varlink_dispatch(c, msg, len))
-                        return;
+                        return FALSE;
         }
-        if (c->in->len >= c->server->limits.message_max) {
-                control_client_drop(c, "message too long, or too much sent while a call is pending");
-                return;
-        }
-        if (c->input_closed && c->pending == CALL_NONE && !memchr(c->in->data, 0, c->in->len) && c->in->len > 0) {
-                control_client_drop(c, "half-sent message at end of input");
-                return;
-        }
-        if (client_finished(c)) {
-                control_client_drop(c, "done");
-                return;
-        }
-        update_partial_timer(c);
+        if (c->in->len >= c->server->limits.message_max)
+                return control_client_fail(c, "message too long, or too much sent while a call is pending");
+        if (c->input_closed && c->pending == CALL_NONE && c->in->len > 0 && !next_message_end(c))
+                return control_client_fail(c, "half-sent message at end of input");
+        if (client_finished(c))
+                return control_client_fail(c, "done");
+        update_timer(c, called);
+        return TRUE;
 }
 
 static gboolean on_hangup(int fd, GIOCondition cond, gpointer data)
 {
         ControlClient *c = data;
 
-        c->in_source = 0;
-        control_client_drop(c, "hung up");
-        return G_SOURCE_REMOVE;
+        control_client_fail(c, "hung up");
+        return client_reap(c, &c->in_source);
 }
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
@@ -221,9 +251,8 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 return G_SOURCE_CONTINUE;
         if (n < 0) {
-                c->in_source = 0;
-                control_client_drop(c, "receive failed");
-                return G_SOURCE_REMOVE;
+                control_client_fail(c, "receive failed");
+                return client_reap(c, &c->in_source);
         }
         if (n == 0) {
                 /* shutdown(SHUT_WR): replies still owed are sent.  Only a full close (HUP)
@@ -231,11 +260,12 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
                 c->input_closed = TRUE;
                 c->in_source = g_unix_fd_add(fd, G_IO_HUP | G_IO_ERR, on_hangup, c);
                 client_process(c);
+                client_reap(c, NULL);
                 return G_SOURCE_REMOVE;
         }
         g_byte_array_append(c->in, buf, n);
         client_process(c);
-        return G_SOURCE_CONTINUE;
+        return client_reap(c, &c->in_source);
 }
 
 static gboolean peer_allowed(int fd)
@@ -248,10 +278,26 @@ static gboolean peer_allowed(int fd)
         return cred.uid == 0 || cred.uid == geteuid();
 }
 
+/* The table is full: make room by dropping the idle client that has been quiet longest. */
+static gboolean evict_idle(ControlServer *s)
+{
+        ControlClient *victim = NULL;
+
+        for (guint i = 0; i < s->clients->len; i++) {
+                ControlClient *c = g_ptr_array_index(s->clients, i);
+                if (c->pending == CALL_NONE && (!victim || c->last_call_usec < victim->last_call_usec))
+                        victim = c;
+        }
+        if (!victim)
+                return FALSE;
+        control_client_fail(victim, "evicted: idle while the client table was full");
+        client_reap(victim, NULL);
+        return TRUE;
+}
+
 static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
 {
         ControlServer *s = data;
-        ControlClient *c;
         int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
         if (cfd < 0) {
@@ -265,19 +311,27 @@ static gboolean on_connect(int fd, GIOCondition cond, gpointer data)
                 fd_close(cfd);
                 return G_SOURCE_CONTINUE;
         }
-        if (s->clients->len >= s->limits.clients_max) {
+        if (s->clients->len >= s->limits.clients_max && !evict_idle(s)) {
                 log_info("control socket: %u clients connected, refusing another", s->clients->len);
                 fd_close(cfd);
                 return G_SOURCE_CONTINUE;
         }
-        c = g_new0(ControlClient, 1);
+        control_server_adopt(s, cfd);
+        return G_SOURCE_CONTINUE;
+}
+
+void control_server_adopt(ControlServer *s, int fd)
+{
+        ControlClient *c = g_new0(ControlClient, 1);
+
         c->server = s;
-        c->fd = cfd;
+        c->fd = fd;
         c->in = g_byte_array_new();
         c->out = g_byte_array_new();
-        c->in_source = g_unix_fd_add(cfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
+        c->last_call_usec = g_get_monotonic_time();
+        c->in_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_readable, c);
         g_ptr_array_add(s->clients, c);
-        return G_SOURCE_CONTINUE;
+        update_timer(c, FALSE);
 }
 
 static ControlServer *server_alloc(const ControlOps *ops, gpointer data, JsonApi *json, const ControlLimits *limits)
@@ -291,6 +345,9 @@ static ControlServer *server_alloc(const ControlOps *ops, gpointer data, JsonApi
         s->data = data;
         s->json = json;
         s->limits = limits ? *limits : defaults;
+        /* Waiters are never evicted: keep a slot that can be freed for the calls they block. */
+        s->limits.clients_max = MAX(s->limits.clients_max, 2);
+        s->limits.waiting_max = MIN(s->limits.waiting_max, s->limits.clients_max - 1);
         s->clients = g_ptr_array_new_with_free_func((GDestroyNotify) client_free);
         return s;
 }
@@ -359,6 +416,8 @@ ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, g
         ControlServer *s = server_alloc(ops, data, json, limits);
 
         s->listen_fd = listen_fd;
+        if (listen_fd < 0)
+                return s;
         fd_set_nonblock(listen_fd, TRUE);
         s->listen_source = g_unix_fd_add(s->listen_fd, G_IO_IN, on_connect, s);
         return s;
@@ -368,12 +427,12 @@ void control_server_emit(ControlServer *s, const ControlEvent *event)
 {
         if (!s || s->waiting == 0)
                 return;
-        /* Backwards: sending may drop the client. */
-        for (guint i = s->clients->len; i > 0; i--) {
-                ControlClient *c = g_ptr_array_index(s->clients, i - 1);
+        for (guint i = 0; i < s->clients->len; i++) {
+                ControlClient *c = g_ptr_array_index(s->clients, i);
                 if (c->pending == CALL_SUBSCRIBE)
                         control_varlink_send_event(c, event, FALSE);
         }
+        server_reap(s);
 }
 
 void control_server_exited(ControlServer *s)
@@ -381,11 +440,12 @@ void control_server_exited(ControlServer *s)
         if (!s || s->exited)
                 return;
         s->exited = TRUE;
-        for (guint i = s->clients->len; i > 0; i--) {
-                ControlClient *c = g_ptr_array_index(s->clients, i - 1);
+        for (guint i = 0; i < s->clients->len; i++) {
+                ControlClient *c = g_ptr_array_index(s->clients, i);
                 if (c->pending != CALL_NONE)
                         control_varlink_send_exit(c);
         }
+        server_reap(s);
 }
 
 guint control_server_client_count(const ControlServer *s)
@@ -405,7 +465,7 @@ static void final_flush(ControlServer *s)
 
         for (guint i = 0; i < s->clients->len; i++) {
                 ControlClient *c = g_ptr_array_index(s->clients, i);
-                while (c->out->len > 0) {
+                while (!c->drop_reason && c->out->len > 0) {
                         struct pollfd p = { .fd = c->fd, .events = POLLOUT };
                         gint64 left = deadline - now_ms();
                         if (left <= 0 || poll(&p, 1, (int) left) <= 0 || !client_flush(c))
@@ -427,6 +487,7 @@ void control_server_free(ControlServer *s)
                 if (c->pending != CALL_NONE)
                         control_varlink_send_gone(c);
         }
+        server_reap(s);
         final_flush(s);
         g_clear_pointer(&s->clients, g_ptr_array_unref);
         fd_close(s->listen_fd);

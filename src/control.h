@@ -10,8 +10,16 @@
  * message, so a monitor nobody queries never maps it.
  *
  * Everything an untrusted peer can make the server hold is bounded (ControlLimits): message
- * size, nesting depth, clients, queued output, time to finish a message.  A client that
- * breaks a limit is disconnected; nothing a client does blocks the loop.
+ * size, nesting depth, clients, queued output, time to finish a message, time to stay idle.
+ * A client that breaks a limit is disconnected; nothing a client does blocks the loop.
+ *
+ * No client can lock the others out.  A client with no Wait or Subscribe in progress is
+ * "idle": it is dropped after idle_timeout_ms without a complete call, and when all
+ * clients_max slots are taken a new connection evicts the idle client that has been quiet
+ * longest.  Wait and Subscribe hold their slot for as long as the container runs, so at most
+ * waiting_max (< clients_max) clients may hold one; a further Wait or Subscribe gets
+ * io.vigil.Monitor.TooManyWaiters.  So at least clients_max - waiting_max slots are always
+ * free or evictable, and a GetState always gets one.
  *
  * Single-threaded: all callbacks run on the default GMainContext.
  */
@@ -102,7 +110,8 @@ typedef struct {
         void (*get_stats)(gpointer data, ControlStats *ret);
         int (*kill)(gpointer data, int signo);          /* -ESRCH: not running */
         int (*resize)(gpointer data, int rows, int cols); /* -ENOTTY: no terminal */
-        int (*reopen_log)(gpointer data);
+        /* On failure, *@failed_path: the file that failed (borrowed, as the strings above). */
+        int (*reopen_log)(gpointer data, const char **failed_path);
 } ControlOps;
 
 /* Subscribe events.  Fields that do not apply stay zero/NULL and are left out. */
@@ -119,12 +128,15 @@ typedef struct {
         guint clients_max;
         size_t output_max;              /* queued reply bytes per client */
         guint partial_timeout_ms;       /* to finish a message once it has begun */
+        guint idle_timeout_ms;          /* to begin the next call, without Wait or Subscribe */
+        guint waiting_max;              /* clients in Wait or Subscribe; below clients_max */
 } ControlLimits;
 
 #define CONTROL_LIMITS_DEFAULT                                                                      \
         {                                                                                           \
                 .message_max = 64 * 1024, .depth_max = 32, .clients_max = 32,                       \
-                .output_max = 256 * 1024, .partial_timeout_ms = 10000,                              \
+                .output_max = 256 * 1024, .partial_timeout_ms = 10000, .idle_timeout_ms = 30000,    \
+                .waiting_max = 24,                                                                  \
         }
 
 typedef struct ControlServer ControlServer;
@@ -139,7 +151,7 @@ typedef struct ControlServer ControlServer;
 ControlServer *control_server_new(const char *path, const ControlOps *ops, gpointer data, JsonApi *json,
                                   const ControlLimits *limits, GError **error);
 
-/* Serve on an already listening socket (unit tests); takes @listen_fd. */
+/* Serve on an already listening socket (unit tests); takes @listen_fd.  -1: none (fuzzer). */
 ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, gpointer data, JsonApi *json,
                                          const ControlLimits *limits);
 

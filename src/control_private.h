@@ -19,13 +19,16 @@ typedef struct ControlClient {
         int fd;
         guint in_source;
         guint out_source;
-        guint partial_timer;
+        guint timer;            /* the partial or idle timeout, whichever applies */
+        gboolean timer_partial;
+        gint64 last_call_usec;  /* monotonic: connected, or last call dispatched */
         guint process_idle;     /* dispatch what queued up behind a finished call */
         GByteArray *in;         /* received, not yet dispatched */
         GByteArray *out;        /* replies not yet sent */
         PendingCall pending;    /* a call still owing replies: later calls wait behind it */
         gboolean pending_oneway;
         gboolean input_closed;  /* the peer shut down its sending side */
+        const char *drop_reason; /* set: the transport frees the client at its next step */
 } ControlClient;
 
 struct ControlServer {
@@ -43,23 +46,32 @@ struct ControlServer {
         gboolean exited;
 };
 
+/*
+ * Who frees a client: only the transport (control.c), in its event handlers and after its
+ * walks over all clients.  Everything else, the protocol included, only passes a verdict
+ * up: FALSE means "drop this client", with the reason in drop_reason.  So nothing frees a
+ * client that a caller further up the stack is still using, or that a walk would skip.
+ */
+
 /* control.c */
-/* Queue one message (a NUL is appended).  FALSE when the client was dropped for it. */
+/* Serve @fd, a connected nonblocking stream socket, as if just accepted; takes @fd. */
+void control_server_adopt(ControlServer *s, int fd);
+/* Queue one message (a NUL is appended).  FALSE: the client is to be dropped. */
 gboolean control_client_send(ControlClient *c, const char *json_text);
 /* The pending call has sent its last reply: dispatch what the client sent after it. */
 void control_client_call_done(ControlClient *c);
-/* Disconnect (frees @c). */
-void control_client_drop(ControlClient *c, const char *why);
+/* Marks @c to be dropped (the first reason sticks).  Returns FALSE, the verdict. */
+gboolean control_client_fail(ControlClient *c, const char *why);
 
-/* control_varlink.c */
-/* One complete message, NUL stripped.  FALSE: the client was dropped. */
+/* control_varlink.c; FALSE: the client is to be dropped. */
+/* One complete message, NUL stripped. */
 gboolean control_varlink_dispatch(ControlClient *c, const char *msg, size_t len);
-/* Send @event to @c, a subscriber; FALSE when the client was dropped. */
+/* Send @event to @c, a subscriber. */
 gboolean control_varlink_send_event(ControlClient *c, const ControlEvent *event, gboolean final);
 /* Answer @c's Wait or Subscribe now that the container has exited. */
 gboolean control_varlink_send_exit(ControlClient *c);
 /* Tell a client whose call can never be answered (the monitor exits first). */
-void control_varlink_send_gone(ControlClient *c);
+gboolean control_varlink_send_gone(ControlClient *c);
 
 /* Checks nesting depth and string syntax enough to keep a recursive parser safe. */
 gboolean control_json_depth_ok(const char *msg, size_t len, guint depth_max);

@@ -153,10 +153,15 @@ static const char monitor_description[] =
         "# The container has no terminal.\n"
         "error NoTerminal ()\n"
         "\n"
-        "error OperationFailed (errno: int, message: string)\n"
+        "# errno and its text; path: the file that failed, where there is one.\n"
+        "error OperationFailed (errno: int, message: string, path: ?string)\n"
         "\n"
         "# The monitor is exiting without an exit status to report (the runtime failed).\n"
-        "error NoExitStatus (message: string)\n";
+        "error NoExitStatus (message: string)\n"
+        "\n"
+        "# limit clients are in Wait or Subscribe already; the rest of the slots are kept for\n"
+        "# other calls.\n"
+        "error TooManyWaiters (limit: int)\n";
 
 typedef enum {
         PARAM_STRING,
@@ -269,7 +274,8 @@ static gboolean reply_error(Call *call, const char *error, const char *key, cons
         return send_error(call->client, call->j, error, params);
 }
 
-static gboolean reply_errno(Call *call, int r)
+/* OperationFailed, or a more specific error where there is one; @path may be NULL. */
+static gboolean reply_errno(Call *call, int r, const char *path)
 {
         JsonObject *params;
 
@@ -282,6 +288,7 @@ static gboolean reply_errno(Call *call, int r)
         params = call->j->object_new();
         call->j->object_set_int_member(params, "errno", -r);
         call->j->object_set_string_member(params, "message", g_strerror(-r));
+        set_str(call->j, params, "path", path);
         return send_error(call->client, call->j, CONTROL_INTERFACE ".OperationFailed", params);
 }
 
@@ -452,7 +459,7 @@ gboolean control_varlink_send_exit(ControlClient *c)
         return send_reply(c, j, exit_event(j, &st), FALSE);
 }
 
-void control_varlink_send_gone(ControlClient *c)
+gboolean control_varlink_send_gone(ControlClient *c)
 {
         JsonApi *j = c->server->json;
         JsonObject *params;
@@ -460,10 +467,10 @@ void control_varlink_send_gone(ControlClient *c)
 
         control_client_call_done(c);
         if (oneway)
-                return;
+                return TRUE;
         params = j->object_new();
         j->object_set_string_member(params, "message", "the monitor is exiting without a container exit status");
-        send_error(c, j, CONTROL_INTERFACE ".NoExitStatus", params);
+        return send_error(c, j, CONTROL_INTERFACE ".NoExitStatus", params);
 }
 
 /* --- methods ------------------------------------------------------------------------------ */
@@ -525,6 +532,18 @@ static gboolean m_get_stats(Call *call)
         return reply(call, o);
 }
 
+/* Waiters hold their slot until the exit, so they may not take all of them (control.h). */
+static gboolean reply_too_many_waiters(Call *call)
+{
+        JsonObject *params;
+
+        if (call->oneway)
+                return TRUE;
+        params = call->j->object_new();
+        call->j->object_set_int_member(params, "limit", call->client->server->limits.waiting_max);
+        return send_error(call->client, call->j, CONTROL_INTERFACE ".TooManyWaiters", params);
+}
+
 static gboolean m_wait(Call *call)
 {
         ControlClient *c = call->client;
@@ -535,6 +554,8 @@ static gboolean m_wait(Call *call)
                 s->ops->get_state(s->data, &st);
                 return reply(call, wait_result(call->j, &st));
         }
+        if (s->waiting >= s->limits.waiting_max)
+                return reply_too_many_waiters(call);
         c->pending = CALL_WAIT;
         c->pending_oneway = call->oneway;
         s->waiting++;
@@ -554,6 +575,8 @@ static gboolean m_subscribe(Call *call)
         s->ops->get_state(s->data, &st);
         if (s->exited)
                 return call->oneway || send_reply(c, call->j, exit_event(call->j, &st), FALSE);
+        if (s->waiting >= s->limits.waiting_max)
+                return reply_too_many_waiters(call);
         c->pending = CALL_SUBSCRIBE;
         c->pending_oneway = call->oneway;
         s->waiting++;
@@ -576,7 +599,7 @@ static gboolean m_kill(Call *call)
         if (s->exited)
                 return reply_error(call, CONTROL_INTERFACE ".NotRunning", NULL, NULL);
         int r = s->ops->kill(s->data, (int) signo);
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, NULL) : reply(call, NULL);
 }
 
 static gboolean m_resize(Call *call)
@@ -592,15 +615,16 @@ static gboolean m_resize(Call *call)
         if (cols < 0 || cols > 65535)
                 return reply_error(call, "org.varlink.service.InvalidParameter", "parameter", "cols");
         r = s->ops->resize(s->data, (int) rows, (int) cols);
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, NULL) : reply(call, NULL);
 }
 
 static gboolean m_reopen_log(Call *call)
 {
         ControlServer *s = call->client->server;
-        int r = s->ops->reopen_log(s->data);
+        const char *path = NULL;
+        int r = s->ops->reopen_log(s->data, &path);
 
-        return r < 0 ? reply_errno(call, r) : reply(call, NULL);
+        return r < 0 ? reply_errno(call, r, path) : reply(call, NULL);
 }
 
 static const Method methods[] = {
@@ -678,13 +702,11 @@ static gboolean dispatch_call(ControlClient *c, JsonApi *j, JsonObject *obj)
 
         if (!method_node || j->node_get_node_type(method_node) != JSON_NODE_VALUE ||
             j->node_get_value_type(method_node) != G_TYPE_STRING) {
-                control_client_drop(c, "message is not a Varlink call");
-                return FALSE;
+                return control_client_fail(c, "message is not a Varlink call");
         }
         method = j->node_get_string(method_node);
         if (!call_flag(j, obj, "oneway", &call.oneway) || !call_flag(j, obj, "more", &call.more)) {
-                control_client_drop(c, "\"more\" or \"oneway\" is not a boolean");
-                return FALSE;
+                return control_client_fail(c, "\"more\" or \"oneway\" is not a boolean");
         }
         if (params_node && j->node_get_node_type(params_node) == JSON_NODE_OBJECT)
                 call.params = j->node_get_object(params_node);
@@ -735,20 +757,19 @@ gboolean control_varlink_dispatch(ControlClient *c, const char *msg, size_t len)
 
         if (!json_api_load(j, &error)) {
                 log_warning("control socket: %s", error->message);
-                control_client_drop(c, "json-glib unavailable");
-                return FALSE;
+                return control_client_fail(c, "json-glib unavailable");
         }
         /* json-glib parses recursively: bound the nesting before it sees the text. */
-        if (!g_utf8_validate_len(msg, len, NULL) || !control_json_depth_ok(msg, len, s->limits.depth_max)) {
-                control_client_drop(c, "message is not UTF-8 or nested too deeply");
-                return FALSE;
-        }
+        if (!g_utf8_validate_len(msg, len, NULL) || !control_json_depth_ok(msg, len, s->limits.depth_max))
+                return control_client_fail(c, "message is not UTF-8 or nested too deeply");
         root = j->from_string(msg, &error);
         if (!root || j->node_get_node_type(root) != JSON_NODE_OBJECT) {
                 if (root)
                         j->node_unref(root);
-                control_client_drop(c, error ? error->message : "message is not a JSON object");
-                return FALSE;
+                if (error)
+                        log_debug("control client %d: %s", c->fd, error->message);
+                /* Not error->message: the reason must outlive this call. */
+                return control_client_fail(c, "message is not a JSON object");
         }
         alive = dispatch_call(c, j, j->node_get_object(root));
         j->node_unref(root);

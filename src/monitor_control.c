@@ -341,12 +341,15 @@ static int op_resize(gpointer data, int rows, int cols)
         return console_resize(m->stdio.master, rows, cols);
 }
 
-static int op_reopen_log(gpointer data)
+static int op_reopen_log(gpointer data, const char **failed_path)
 {
         Monitor *m = data;
+        int r = stdio_relay_reopen_logs(&m->stdio);
 
-        stdio_relay_reopen_logs(&m->stdio);
-        return 0;
+        /* Journald has nothing to reopen: a failure is the k8s-file log's (stdio_relay.h). */
+        if (r < 0)
+                *failed_path = m->cfg->log_k8s_path;
+        return r;
 }
 
 static const ControlOps monitor_control_ops = {

@@ -308,12 +308,18 @@ void stdio_relay_close_stdin(StdioRelay *r)
                 r->stdin_close_requested = TRUE;
 }
 
-void stdio_relay_reopen_logs(StdioRelay *r)
+int stdio_relay_reopen_logs(StdioRelay *r)
 {
+        int first = 0;
+
+        /* Every sink gets its chance even after one failed: they are independent files. */
         for (guint i = 0; i < r->sinks->len; i++) {
                 LogSink *sink = g_ptr_array_index(r->sinks, i);
-                sink->ops->reopen(sink);
+                int err = sink->ops->reopen(sink);
+                if (err < 0 && first == 0)
+                        first = err;
         }
+        return first;
 }
 
 void stdio_relay_deinit(StdioRelay *r)

@@ -80,5 +80,10 @@ gboolean stdio_relay_stdin_has_room(const StdioRelay *r);
 /* An attach client hung up: close the container's stdin once queued input is written. */
 void stdio_relay_close_stdin(StdioRelay *r);
 
-void stdio_relay_reopen_logs(StdioRelay *r);
+/*
+ * ctl "2" or ReopenLog: every sink starts a new file.  A sink that fails says what failed
+ * and keeps logging to its old file.  Return: 0, or the first failure's -errno.  Only the
+ * k8s-file sink (--log-path) has files to reopen, so a failure is that file's.
+ */
+int stdio_relay_reopen_logs(StdioRelay *r);
 void stdio_relay_deinit(StdioRelay *r);

@@ -4,8 +4,10 @@
 Protocol conformance is checked with varlink_client.py, written from the wire format and
 independent of vigilctl; vigilctl gets its own tests at the end.
 """
+import errno
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -192,6 +194,43 @@ def test_reopen_log_and_stats(container):
         assert cg["memory_bytes"] > 0
 
 
+def open_fd_of(pid, path):
+    """/proc/PID/fd/N for the descriptor PID holds on @path (it stays usable once deleted)."""
+    fd_dir = f"/proc/{pid}/fd"
+    for name in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, name)) == path:
+                return os.path.join(fd_dir, name)
+        except FileNotFoundError:
+            pass
+    raise AssertionError(f"monitor {pid} has no descriptor on {path}")
+
+
+def test_reopen_log_failure_reported(container, tmp_path):
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    path = str(log_dir / "ctr.log")
+    c = running(container, ["sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done"],
+                log=["k8s-file:" + path])
+    m.wait_for(lambda: os.path.getsize(path) > 0, 5, what="log")
+    old_log = open_fd_of(c.monitor_pid, path)
+    shutil.rmtree(log_dir)
+    with vc.Connection(sock_path(c)) as conn:
+        with pytest.raises(vc.VarlinkError) as e:
+            conn.call(IFACE + "ReopenLog")
+        assert e.value.error == IFACE + "OperationFailed"
+        assert e.value.parameters == {"errno": errno.ENOENT, "message": os.strerror(errno.ENOENT),
+                                      "path": path}
+        # Still running, and still logging to the file it had (stat follows the fd link).
+        size = os.stat(old_log).st_size
+        m.wait_for(lambda: os.stat(old_log).st_size > size, 5, what="more output in the old log")
+        assert conn.call(IFACE + "GetState")["state"]["status"] != "stopped"
+    r = vigilctl("reopen-log", c.bundle)
+    assert r.returncode == 1
+    assert "io.vigil.Monitor.OperationFailed" in r.stderr and path in r.stderr
+    assert m.pid_alive(c.monitor_pid)
+
+
 # --- Wait and Subscribe -------------------------------------------------------------------------------
 
 def test_many_waiters_and_subscribers(container):
@@ -337,6 +376,34 @@ def test_client_limit(container):
         conn.close()
     time.sleep(0.2)
     assert state(c)["status"] == "running"
+
+
+def test_held_connections_do_not_lock_out(container):
+    c = running(container)
+    # A full table of connections that never send a byte: each new caller evicts one.
+    silent = [vc.Connection(sock_path(c)) for _ in range(32)]
+    for _ in range(3):
+        assert state(c)["status"] in ("created", "running")
+    for conn in silent:
+        conn.close()
+    # Idle subscribers: 24 at most, the rest are told so, and GetState still gets through.
+    subscribers, refused = [], 0
+    for _ in range(32):
+        conn = vc.Connection(sock_path(c))
+        try:
+            first = next(conn.stream(IFACE + "Subscribe"))
+            assert first["event"]["type"] == "subscribed"
+            subscribers.append(conn)
+        except vc.VarlinkError as e:
+            assert e.error == IFACE + "TooManyWaiters" and e.parameters == {"limit": 24}
+            refused += 1
+            conn.close()
+    assert len(subscribers) == 24 and refused == 8
+    for _ in range(3):
+        assert state(c)["status"] in ("created", "running")
+    for conn in subscribers:
+        conn.close()
+    assert m.pid_alive(c.monitor_pid)
 
 
 def connect_as(uid, bundle):

@@ -77,8 +77,10 @@ static int fake_resize(gpointer data, int rows, int cols)
         return fake.resize_result;
 }
 
-static int fake_reopen(gpointer data)
+static int fake_reopen(gpointer data, const char **failed_path)
 {
+        if (fake.reopen_result < 0)
+                *failed_path = "/var/log/ctr/gone.log";
         return fake.reopen_result;
 }
 
@@ -341,12 +343,18 @@ static void test_actions_and_errors(void)
                 assert_error(r, "io.vigil.Monitor.NoTerminal", NULL);
                 g_assert_cmpint(fake.cols, ==, 80);
         }
+        {
+                g_autofree char *r = call(fd, "{\"method\":\"io.vigil.Monitor.ReopenLog\"}");
+                g_assert_cmpstr(r, ==, "{\"parameters\":{}}");
+        }
         fake.reopen_result = -EACCES;
         {
                 g_autofree char *r = call(fd, "{\"method\":\"io.vigil.Monitor.ReopenLog\"}");
                 JsonNode *o = parse(r);
                 g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.OperationFailed");
                 g_assert_cmpint(path_int(o, "parameters.errno"), ==, EACCES);
+                g_assert_cmpstr(path_str(o, "parameters.message"), ==, g_strerror(EACCES));
+                g_assert_cmpstr(path_str(o, "parameters.path"), ==, "/var/log/ctr/gone.log");
                 json.node_unref(o);
         }
         /* oneway: no reply at all; the next call's reply is the next message. */
@@ -417,12 +425,16 @@ static void test_limits(void)
         assert_closed(fds[0]);
         close(fds[0]);
 
-        /* Client limit: the third is closed at once, the first two are served. */
+        /* Client limit: a third connection evicts the client idle longest, the first. */
         fds[0] = client_new();
         fds[1] = client_new();
+        g_free(call(fds[1], "{\"method\":\"org.varlink.service.GetInfo\"}"));
         fds[2] = client_new();
-        assert_closed(fds[2]);
+        assert_closed(fds[0]);
+        close(fds[0]);
         close(fds[2]);
+        spin();
+        fds[0] = client_new();
 
         /* Half a message: dropped after partial_timeout_ms; the other client is unaffected. */
         send_raw(fds[0], "{\"method\":\"org.varl", 19);
@@ -452,6 +464,79 @@ static void test_limits(void)
                 g_assert_cmpuint(control_server_client_count(s), ==, 0);
         }
         close(fds[1]);
+}
+
+static void assert_get_state_answered(void)
+{
+        int fd = client_new();
+        g_autofree char *r = call(fd, "{\"method\":\"io.vigil.Monitor.GetState\"}");
+
+        g_assert_nonnull(r);
+        g_assert_nonnull(strstr(r, "\"state\""));
+        close(fd);
+}
+
+/* A full table of connections that never send a byte locks nobody out, and goes away. */
+static void test_silent_clients(void)
+{
+        ControlLimits limits = CONTROL_LIMITS_DEFAULT;
+        g_autoptr(ControlServer) s = NULL;
+        int fds[32];
+
+        limits.idle_timeout_ms = 300;
+        s = server_new(&limits);
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++)
+                fds[i] = client_new();
+        g_assert_cmpuint(control_server_client_count(s), ==, limits.clients_max);
+        for (int i = 0; i < 3; i++)
+                assert_get_state_answered();
+        /* Each GetState evicted one silent client; the rest go at the idle timeout. */
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+                assert_closed(fds[i]);
+                close(fds[i]);
+        }
+        spin();
+        g_assert_cmpuint(control_server_client_count(s), ==, 0);
+}
+
+/* Idle subscribers take at most waiting_max slots and are never timed out or evicted. */
+static void test_idle_subscribers(void)
+{
+        ControlLimits limits = CONTROL_LIMITS_DEFAULT;
+        g_autoptr(ControlServer) s = NULL;
+        ControlEvent ev = { .type = "ready" };
+        int fds[32];
+
+        limits.idle_timeout_ms = 100;
+        s = server_new(&limits);
+        for (guint i = 0; i < G_N_ELEMENTS(fds); i++) {
+                g_autofree char *r = NULL;
+                fds[i] = client_new();
+                r = call(fds[i], "{\"method\":\"io.vigil.Monitor.Subscribe\",\"more\":true}");
+                g_assert_nonnull(r);
+                if (i < limits.waiting_max) {
+                        g_assert_nonnull(strstr(r, "\"subscribed\""));
+                } else {
+                        JsonNode *o = parse(r);
+                        g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.TooManyWaiters");
+                        g_assert_cmpint(path_int(o, "parameters.limit"), ==, limits.waiting_max);
+                        json.node_unref(o);
+                }
+        }
+        for (int i = 0; i < 3; i++)
+                assert_get_state_answered();
+        /* Past the idle timeout: the refused ones are gone, the subscribers are served. */
+        for (guint i = limits.waiting_max; i < G_N_ELEMENTS(fds); i++)
+                assert_closed(fds[i]);
+        control_server_emit(s, &ev);
+        for (guint i = 0; i < limits.waiting_max; i++) {
+                g_autofree char *r = receive(fds[i]);
+                g_assert_nonnull(r);
+                g_assert_nonnull(strstr(r, "\"ready\""));
+        }
+        g_assert_cmpuint(control_server_client_count(s), ==, limits.waiting_max);
+        for (guint i = 0; i < G_N_ELEMENTS(fds); i++)
+                close(fds[i]);
 }
 
 static void test_shutdown_write_still_answered(void)
@@ -557,19 +642,38 @@ static void test_wait_and_subscribe(void)
         close(subs[1]);
 }
 
-static void test_free_with_waiters(void)
+/*
+ * Every waiter hears NoExitStatus, however many, even when sending to one of them fails
+ * (@gone waiters hung up before the loop noticed): dropping one must not skip another.
+ */
+static void free_with_waiters(guint n, guint gone)
 {
         ControlServer *s = server_new(NULL);
-        int fd = client_new();
-        g_autofree char *r = NULL;
+        g_autofree int *fds = g_new(int, n);
 
-        send_msg(fd, "{\"method\":\"io.vigil.Monitor.Wait\"}");
+        for (guint i = 0; i < n; i++) {
+                fds[i] = client_new();
+                send_msg(fds[i], "{\"method\":\"io.vigil.Monitor.Wait\"}");
+        }
         spin();
+        for (guint i = 0; i < gone; i++)
+                close(fds[i]);
         control_server_free(s);
-        r = receive(fd);
-        assert_error(r, "io.vigil.Monitor.NoExitStatus", NULL);
-        assert_closed(fd);
-        close(fd);
+        for (guint i = gone; i < n; i++) {
+                g_autofree char *r = receive(fds[i]);
+                g_assert_nonnull(r);
+                assert_error(r, "io.vigil.Monitor.NoExitStatus", NULL);
+                assert_closed(fds[i]);
+                close(fds[i]);
+        }
+}
+
+static void test_free_with_waiters(void)
+{
+        free_with_waiters(1, 0);
+        free_with_waiters(3, 0);
+        free_with_waiters(3, 1);
+        free_with_waiters(8, 3);
 }
 
 static void test_peer_uid_refused(void)
@@ -631,6 +735,8 @@ int main(int argc, char **argv)
         g_test_add_func("/control/actions-and-errors", test_actions_and_errors);
         g_test_add_func("/control/garbage-closes", test_garbage_closes);
         g_test_add_func("/control/limits", test_limits);
+        g_test_add_func("/control/silent-clients", test_silent_clients);
+        g_test_add_func("/control/idle-subscribers", test_idle_subscribers);
         g_test_add_func("/control/shutdown-write-still-answered", test_shutdown_write_still_answered);
         g_test_add_func("/control/wait-and-subscribe", test_wait_and_subscribe);
         g_test_add_func("/control/free-with-waiters", test_free_with_waiters);
