@@ -526,11 +526,16 @@ def _read_only_bind(path, argv):
 
 
 @vigil_only
-@pytest.mark.parametrize("value", ["abc", "999"])
-def test_refused_bad_sync_pipe_variable(container, value):
+@pytest.mark.parametrize("var,value", [("_OCI_SYNCPIPE", "abc"), ("_OCI_SYNCPIPE", "999"),
+                                       ("_OCI_STARTPIPE", "abc"), ("_OCI_STARTPIPE", "999")])
+def test_refused_bad_pipe_variable(container, var, value):
     c = container(["true"])
-    err, _ = _refused(c, extra_env={"_OCI_SYNCPIPE": value}, sync_pipe=False)
-    assert f'_OCI_SYNCPIPE="{value}" does not name an open file descriptor' in err
+    sync_ok = var != "_OCI_SYNCPIPE"
+    err, msg = _refused(c, extra_env={var: value}, sync_pipe=sync_ok)
+    expected = f'{var}="{value}" does not name an open file descriptor'
+    assert expected in err
+    if sync_ok:
+        assert msg == {"data": -1, "message": expected}
 
 
 @vigil_only
