@@ -216,17 +216,12 @@ static gboolean bad_value(GError **error, const char *where, const char *value, 
         return FALSE;
 }
 
-static gboolean load_file(VigilSettings *s, GError **error)
+gboolean config_file_load_data(VigilSettings *s, const char *data, size_t len, const char *path, GError **error)
 {
-        const char *path = g_getenv("VIGIL_CONFIG") ? g_getenv("VIGIL_CONFIG") : DEFAULT_CONFIG;
         g_autoptr(GKeyFile) kf = g_key_file_new();
         g_autoptr(GError) local = NULL;
 
-        if (!*path)
-                return TRUE;
-        if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
-                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
+        if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &local)) {
                 g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
                 return FALSE;
         }
@@ -241,6 +236,24 @@ static gboolean load_file(VigilSettings *s, GError **error)
                         return bad_value(error, where, value, &settings[i]);
         }
         return TRUE;
+}
+
+static gboolean load_file(VigilSettings *s, GError **error)
+{
+        const char *path = g_getenv("VIGIL_CONFIG") ? g_getenv("VIGIL_CONFIG") : DEFAULT_CONFIG;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *data = NULL;
+        gsize len = 0;
+
+        if (!*path)
+                return TRUE;
+        if (!g_file_get_contents(path, &data, &len, &local)) {
+                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return TRUE;
+                g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
+                return FALSE;
+        }
+        return config_file_load_data(s, data, len, path, error);
 }
 
 gboolean config_file_resolve(VigilSettings *s, GError **error)

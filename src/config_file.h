@@ -70,6 +70,12 @@ GOptionGroup *config_file_option_group(VigilSettings *s);
  */
 gboolean config_file_resolve(VigilSettings *s, GError **error);
 
+/**
+ * config_file_load_data() - apply the vigil.conf text @data (@len bytes, read from @path)
+ * over @s.  Unknown groups and keys are ignored; a bad value is an error naming @path.
+ */
+gboolean config_file_load_data(VigilSettings *s, const char *data, size_t len, const char *path, GError **error);
+
 void config_file_clear(VigilSettings *s);
 
 const char *notify_mode_name(NotifyMode mode);

@@ -53,12 +53,33 @@ gboolean ctl_parse_line(const char *line, int *ret_type, int *ret_rows, int *ret
         return TRUE;
 }
 
-static void handle_line(CtlFifos *c, int idx, const char *line)
+void ctl_line_feed(GString *line, const char *buf, size_t n, CtlLineFunc func, gpointer data)
 {
+        for (size_t i = 0; i < n; i++) {
+                if (buf[i] != '\n') {
+                        /* An over-long line is cut at the limit and reported when it ends. */
+                        if (line->len < CTL_LINE_MAX)
+                                g_string_append_c(line, buf[i]);
+                        continue;
+                }
+                func(line->str, data);
+                g_string_truncate(line, 0);
+        }
+}
+
+typedef struct {
+        CtlFifos *c;
+        int idx;
+} CtlLineSource;
+
+static void handle_line(const char *line, gpointer data)
+{
+        const CtlLineSource *src = data;
+        CtlFifos *c = src->c;
         const char *error = NULL;
         int type, rows, cols;
 
-        if (idx == 1) {
+        if (src->idx == 1) {
                 /* winsz carries "ROWS COLS". */
                 g_autofree char *as_ctl = g_strdup_printf("1 %s", line);
                 if (ctl_parse_line(as_ctl, &type, &rows, &cols, &error))
@@ -76,23 +97,13 @@ static void handle_line(CtlFifos *c, int idx, const char *line)
 static gboolean on_fifo(int fd, GIOCondition cond, gpointer data)
 {
         CtlFifos *c = data;
-        int idx = fd == c->fd[0] ? 0 : 1;
-        GString *line = c->line[idx];
+        CtlLineSource src = { .c = c, .idx = fd == c->fd[0] ? 0 : 1 };
         char buf[CTL_LINE_MAX];
         ssize_t n = read(fd, buf, sizeof(buf));
 
         if (n <= 0)
                 return G_SOURCE_CONTINUE; /* EAGAIN/EINTR; EOF cannot happen: we hold a writer */
-        for (ssize_t i = 0; i < n; i++) {
-                if (buf[i] != '\n') {
-                        /* An over-long line is cut at the limit and reported when it ends. */
-                        if (line->len < CTL_LINE_MAX)
-                                g_string_append_c(line, buf[i]);
-                        continue;
-                }
-                handle_line(c, idx, line->str);
-                g_string_truncate(line, 0);
-        }
+        ctl_line_feed(c->line[src.idx], buf, n, handle_line, &src);
         return G_SOURCE_CONTINUE;
 }
 

@@ -23,6 +23,15 @@ typedef enum {
  */
 gboolean ctl_parse_line(const char *line, int *ret_type, int *ret_rows, int *ret_cols, const char **ret_error);
 
+typedef void (*CtlLineFunc)(const char *line, gpointer data);
+
+/**
+ * ctl_line_feed() - add @n bytes read from a FIFO to the partial @line and call @func with each
+ * line completed (without its newline).  Text after the last newline stays in @line for the
+ * next read; a line is cut at CTL_LINE_MAX bytes but still ends only at its newline.
+ */
+void ctl_line_feed(GString *line, const char *buf, size_t n, CtlLineFunc func, gpointer data);
+
 typedef void (*CtlFunc)(int type, int rows, int cols, gpointer user_data);
 
 typedef struct {

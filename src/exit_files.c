@@ -39,6 +39,43 @@ int exit_files_write(const VigilConfig *cfg, int status)
         return r;
 }
 
+int check_dir_writable(const char *dir)
+{
+        g_autofree char *tmp = NULL;
+        AutoFd fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+        if (fd >= 0)
+                return 0;
+        if (errno != EOPNOTSUPP && errno != EISDIR)
+                return -errno;
+        /* EISDIR: a kernel that predates O_TMPFILE sees only O_DIRECTORY in it. */
+        tmp = g_build_filename(dir, ".vigil-check-XXXXXX", NULL);
+        fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        unlink(tmp);
+        return 0;
+}
+
+static gboolean check_dir(const char *option, const char *dir, GError **error)
+{
+        int r;
+
+        if (!dir)
+                return TRUE;
+        r = check_dir_writable(dir);
+        if (r == 0)
+                return TRUE;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Cannot write files in %s %s: %s", option,
+                    dir, g_strerror(-r));
+        return FALSE;
+}
+
+gboolean exit_files_check(const VigilConfig *cfg, GError **error)
+{
+        return check_dir("--exit-dir", cfg->exit_dir, error) && check_dir("--persist-dir", cfg->persist_dir, error);
+}
+
 static void touch(const char *dir)
 {
         g_autofree char *path = NULL;

@@ -11,6 +11,21 @@
 #include "options.h"
 #include "spawner.h"
 
+/**
+ * check_dir_writable() - can files be created in @dir?  Creates an unnamed file there
+ * (O_TMPFILE: no name appears, so nothing watching the directory sees it), or a named one
+ * that is unlinked at once where the filesystem has no O_TMPFILE.
+ * Return: 0, or -errno (-ENOENT, -ENOTDIR, -EACCES, -EROFS, ...).
+ */
+int check_dir_writable(const char *dir);
+
+/**
+ * exit_files_check() - before the container is created: --exit-dir and --persist-dir are
+ * directories we can write in.  Otherwise the container would run and its exit could never be
+ * recorded.  Return: TRUE, or FALSE with @error naming the option, the path and why.
+ */
+gboolean exit_files_check(const VigilConfig *cfg, GError **error);
+
 /* Writes the exit files for @status; logs and returns the first error (0 or -errno). */
 int exit_files_write(const VigilConfig *cfg, int status);
 

@@ -121,6 +121,47 @@ static gboolean open_log_sinks(Monitor *m, GError **error)
         return TRUE;
 }
 
+static gboolean open_engine_pipes(Monitor *m, GError **error);
+
+/* The first process writes it after the fork (main.c): a bad path must stop us before that. */
+static gboolean check_conmon_pidfile(const VigilConfig *cfg, GError **error)
+{
+        g_autofree char *dir = NULL;
+        int r;
+
+        if (!cfg->conmon_pidfile || cfg->sync)
+                return TRUE;
+        dir = g_path_get_dirname(cfg->conmon_pidfile);
+        r = check_dir_writable(dir);
+        if (r == 0)
+                return TRUE;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-r), "Cannot write the --conmon-pidfile %s: %s",
+                    cfg->conmon_pidfile, g_strerror(-r));
+        return FALSE;
+}
+
+static gboolean open_start_pipe(Monitor *m, GError **error)
+{
+        int r = fd_from_env("_OCI_STARTPIPE");
+
+        if (r == -ENOENT)
+                return TRUE;
+        if (r < 0) {
+                /* Without it we would not wait for the engine to place us in a cgroup. */
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF,
+                            "_OCI_STARTPIPE=\"%s\" does not name an open file descriptor", g_getenv("_OCI_STARTPIPE"));
+                return FALSE;
+        }
+        m->start_fd = r;
+        fd_set_cloexec(r, TRUE);
+        return TRUE;
+}
+
+/*
+ * Everything that can be checked is checked here, before the fork: the first process must exit
+ * non-zero for a setup that cannot work, and the sync pipe comes first so that it can carry
+ * the reason (main.c sends it).
+ */
 gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error)
 {
         int r;
@@ -128,6 +169,9 @@ gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error)
         m->cfg = cfg;
         m->inherited_fds = list_inherited_fds();
         m->early_exits = g_hash_table_new(NULL, NULL);
+        if (!open_engine_pipes(m, error) || !open_start_pipe(m, error) || !exit_files_check(cfg, error) ||
+            !check_conmon_pidfile(cfg, error))
+                return FALSE;
         m->oom_score_adj = read_oom_score_adj();
         protect_from_oom_killer();
         umask(022);
@@ -137,14 +181,7 @@ gboolean monitor_prepare(Monitor *m, const VigilConfig *cfg, GError **error)
                             g_strerror(-r));
                 return FALSE;
         }
-        if (!open_log_sinks(m, error))
-                return FALSE;
-        r = fd_from_env("_OCI_STARTPIPE");
-        if (r >= 0) {
-                m->start_fd = r;
-                fd_set_cloexec(r, TRUE);
-        }
-        return TRUE;
+        return open_log_sinks(m, error);
 }
 
 /* --- children and signals ------------------------------------------------------------ */
@@ -309,23 +346,32 @@ static gboolean become_daemon_child(Monitor *m, GError **error)
         return TRUE;
 }
 
+static gboolean bad_pipe_fd(const char *env, GError **error)
+{
+        const char *value = g_getenv(env);
+
+        if (value)
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "%s=\"%s\" does not name an open file descriptor",
+                            env, value);
+        else
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "--attach specified but %s was not", env);
+        return FALSE;
+}
+
+/* Called from monitor_prepare(), before the fork, and again from setup(): a second call finds
+ * the same fds and changes nothing. */
 static gboolean open_engine_pipes(Monitor *m, GError **error)
 {
         const VigilConfig *cfg = m->cfg;
         int r = sync_pipe_open(&m->sync, "_OCI_SYNCPIPE", config_sync_key(cfg));
 
-        if (r < 0 && r != -ENOENT) {
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "_OCI_SYNCPIPE is not a valid fd");
-                return FALSE;
-        }
+        if (r < 0 && r != -ENOENT)
+                return bad_pipe_fd("_OCI_SYNCPIPE", error);
         if (!cfg->exec_attach)
                 return TRUE;
         r = sync_pipe_open(&m->attach_pipe, "_OCI_ATTACHPIPE", "data");
-        if (r < 0) {
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF,
-                            "--attach specified but _OCI_ATTACHPIPE was not");
-                return FALSE;
-        }
+        if (r < 0)
+                return bad_pipe_fd("_OCI_ATTACHPIPE", error);
         return TRUE;
 }
 

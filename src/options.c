@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "logging.h"
+
 #define DEFAULT_SOCKET_DIR "/var/run/crio"
 /* --log-max-files not given: vigil.conf / VIGIL_LOG_MAX_FILES decide (default 1). */
 #define LOG_MAX_FILES_UNSET G_MININT
@@ -190,15 +192,18 @@ static gboolean parse_log_path(VigilConfig *c, const char *value, GError **error
         return fail(error, "No such log driver %s", driver);
 }
 
+/* conmon's checks and words, in its order: engines and scripts match on them. */
 static gboolean validate_label(const char *label, GError **error)
 {
         const char *eq = strchr(label, '=');
 
-        if (!eq || strchr(eq + 1, '='))
-                return fail(error, "Container labels must be in format LABEL=VALUE (no more than one '=' allowed): '%s'",
-                            label);
         if (eq == label)
-                return fail(error, "Container label names must not be empty (in '%s')", label);
+                return fail(error, "Container labels must be in format LABEL=VALUE (no LABEL present in '%s')", label);
+        if (!eq || strchr(eq + 1, '='))
+                return fail(error,
+                            "Container labels must be in format LABEL=VALUE (none or more than one '=' present in "
+                            "'%s')",
+                            label);
         for (const char *p = label; p < eq; p++)
                 if (!g_ascii_isupper(*p) && !g_ascii_isdigit(*p) && *p != '_')
                         return fail(error,
@@ -226,6 +231,8 @@ static gboolean validate_logs(VigilConfig *c, GError **error)
         for (char **l = c->log_labels; l && *l; l++)
                 if (!validate_label(*l, error))
                         return FALSE;
+        if (c->no_container_partial_message && !c->log_journald)
+                log_warning("--no-container-partial-message has no effect without journald log driver");
         return TRUE;
 }
 

@@ -486,6 +486,121 @@ def test_bad_integer(container, tmp_path):
     assert "abc" in out + err
 
 
+# --- setups that cannot work: refused before the container is created ---------------------------
+
+def _refused(c, *, argv=None, extra_env=None, sync_pipe=True):
+    """Run c like podman does; assert that the first process exits non-zero, that no
+    container and no pid file exist, and return (stderr, sync message or None)."""
+    c.spawn(argv=argv, extra_env=extra_env)
+    try:
+        c.start_sock.send(b"\0")
+    except OSError:
+        pass  # it may be gone already: the checks come before the start byte
+    try:
+        rc = c.proc.wait(15)
+    finally:
+        c.proc.kill()
+    out, err = c.proc.out()
+    assert rc not in (0, None), f"first process exited {rc}: {err}"
+    msg = c.read_sync(timeout=10) if sync_pipe else None
+    # EOF: no monitor holds the pipe any more, so none can still create the container.
+    assert m.recv_timeout(c.sync, 10) == b""
+    assert c.runc("state", c.cid, check=False).returncode != 0, "a container was created"
+    assert not os.path.exists(c.pidfile)
+    assert m.pids_with_arg(c.cid) == []
+    return err, msg
+
+
+def _with_arg(argv, opt, value):
+    if opt in argv:
+        argv[argv.index(opt) + 1] = value
+    else:
+        argv += [opt, value]
+    return argv
+
+
+def _read_only_bind(path, argv):
+    # A private mount namespace that dies with the monitor: nothing to clean up.
+    return ["/usr/bin/unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind -o ro "$0" "$0" && exec "$@"', path, *argv]
+
+
+@vigil_only
+@pytest.mark.parametrize("var,value", [("_OCI_SYNCPIPE", "abc"), ("_OCI_SYNCPIPE", "999"),
+                                       ("_OCI_STARTPIPE", "abc"), ("_OCI_STARTPIPE", "999")])
+def test_refused_bad_pipe_variable(container, var, value):
+    c = container(["true"])
+    sync_ok = var != "_OCI_SYNCPIPE"
+    err, msg = _refused(c, extra_env={var: value}, sync_pipe=sync_ok)
+    expected = f'{var}="{value}" does not name an open file descriptor'
+    assert expected in err
+    if sync_ok:
+        assert msg == {"data": -1, "message": expected}
+
+
+@vigil_only
+@pytest.mark.parametrize("opt", ["--exit-dir", "--persist-dir"])
+@pytest.mark.parametrize("problem", ["missing", "not-a-directory", "read-only"])
+def test_refused_unusable_exit_dir(container, tmp_path, opt, problem):
+    c = container(["true"])
+    path = str(tmp_path / "state")
+    argv = c.argv()
+    if problem == "not-a-directory":
+        with open(path, "w") as f:
+            f.write("x")
+    elif problem == "read-only":
+        os.mkdir(path)
+        argv = _read_only_bind(path, argv)
+    argv = _with_arg(argv, opt, path)
+    err, msg = _refused(c, argv=argv)
+    why = {"missing": "No such file or directory", "not-a-directory": "Not a directory",
+           "read-only": "Read-only file system"}[problem]
+    expected = f"Cannot write files in {opt} {path}: {why}"
+    assert expected in err
+    assert msg == {"data": -1, "message": expected}
+    if problem == "read-only":
+        assert os.listdir(path) == []
+
+
+@vigil_only
+def test_refused_conmon_pidfile_in_missing_dir(container, tmp_path):
+    c = container(["true"])
+    c.conmon_pidfile = str(tmp_path / "no" / "such" / "conmon.pid")
+    err, msg = _refused(c)
+    expected = f"Cannot write the --conmon-pidfile {c.conmon_pidfile}: No such file or directory"
+    assert expected in err
+    assert msg == {"data": -1, "message": expected}
+
+
+@vigil_only
+def test_refused_when_conmon_pidfile_write_fails_after_fork(container, tmp_path):
+    # Its directory is fine, but the file cannot replace a directory: only the write, after
+    # the fork, fails.  The monitor must not go on to create the container.
+    c = container(["true"])
+    c.conmon_pidfile = str(tmp_path / "conmon.pid")
+    os.mkdir(c.conmon_pidfile)
+    err, msg = _refused(c)
+    assert f"Failed to write the pid file {c.conmon_pidfile}: Is a directory" in err
+    assert msg["data"] == -1 and c.conmon_pidfile in msg["message"]
+    assert os.listdir(c.conmon_pidfile) == []
+
+
+def test_no_container_partial_message_without_journald_warns(container):
+    c = container(["true"], opts=["--no-container-partial-message"])
+    c.create()
+    out, err = c.proc.out()
+    assert "--no-container-partial-message has no effect without journald log driver" in err
+    c.start()
+    assert c.wait_exit() == 0
+
+
+def test_bad_log_label_without_name(container, tmp_path):
+    def edit(c, a):
+        return _with_arg(a, "-l", "journald") + ["--log-label", "=value"]
+    out, err = _bad(container, edit, tmp_path)
+    assert "Container labels must be in format LABEL=VALUE (no LABEL present in '=value')" in err
+
+
 def test_api_version_positional_and_base_ints(container):
     # argv() already carries "--api-version 1"; 0x10 must parse as 16 (GLib base detection).
     c = container(["sh", "-c", "exit 4"], opts=["--timeout", "0x10", "--exit-delay", "00"])

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 import monitor as m
-from conftest import SCRATCH
+from conftest import SCRATCH, vigil_only
 
 pytestmark = pytest.mark.podman
 
@@ -240,3 +240,24 @@ def test_oom_killed(podman, is_vigil):
     r = podman("inspect", "--format", "{{.State.OOMKilled}} {{.State.ExitCode}}", n, check=True)
     assert r.out.split() == [("true" if is_vigil else "false"), "137"]
     podman("rm", n, check=True)
+
+
+@vigil_only
+def test_conmon_pidfile_in_missing_dir_creates_no_container(podman, tmp_path):
+    """podman passes --conmon-pidfile through; the monitor used to report the failure only
+    after forking, and its daemon went on to create a container podman knew nothing of."""
+    n = podman.name()
+    pidfile = str(tmp_path / "no" / "such" / "conmon.pid")
+    r = podman("run", "-d", "--name", n, "--conmon-pidfile", pidfile, IMAGE, "sleep", "60")
+    assert r.returncode != 0
+    cid = podman("inspect", "--format", "{{.ID}}", n, check=True).out.strip()
+    try:
+        # A monitor forked before the first process exited would still be there.
+        assert m.pids_with_arg(cid) == []
+        assert cid not in subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout
+    finally:
+        # podman's rm does not know about such a container: remove it here.
+        subprocess.run(["runc", "delete", "--force", cid], capture_output=True, timeout=30)
+        for pid in m.pids_with_arg(cid):
+            os.kill(pid, 9)
+    assert f"Cannot write the --conmon-pidfile {pidfile}: No such file or directory" in r.err

@@ -90,6 +90,31 @@ static void test_errors(void)
         config_file_clear(&s);
 }
 
+/* The text itself, as the fuzz target feeds it: unknown keys are ignored, errors name the file. */
+static void test_load_data(void)
+{
+        static const char good[] = "# comment\n[notify]\nmode = healthy \nunknown=1\n[other]\nx=y\n"
+                                   "[health]\ncmd=true\ninterval=2s\n";
+        static const char binary[] = "[notify]\nmode=con\0mon\n";
+        VigilSettings s = { 0 };
+        g_autoptr(GError) e1 = NULL;
+        g_autoptr(GError) e2 = NULL;
+        g_autoptr(GError) e3 = NULL;
+
+        g_assert_true(config_file_load_data(&s, good, strlen(good), "/etc/x.conf", NULL));
+        g_assert_cmpint(s.notify_mode, ==, NOTIFY_MODE_HEALTHY);
+        g_assert_cmpstr(s.health_cmd, ==, "true");
+        g_assert_cmpuint(s.health_interval_ms, ==, 2000);
+        g_assert_false(config_file_load_data(&s, "[health]\nretries=-1\n", 20, "/etc/x.conf", &e1));
+        g_assert_cmpstr(e1->message, ==,
+                        "/etc/x.conf [health] retries: invalid value \"-1\" (Consecutive failures before the "
+                        "container is unhealthy)");
+        g_assert_false(config_file_load_data(&s, "key=value\n", 10, "/etc/x.conf", &e2));
+        g_assert_true(g_str_has_prefix(e2->message, "/etc/x.conf: "));
+        g_assert_false(config_file_load_data(&s, binary, sizeof(binary) - 1, "/etc/x.conf", &e3));
+        config_file_clear(&s);
+}
+
 static void test_parsers(void)
 {
         unsigned ms;
@@ -134,6 +159,7 @@ int main(int argc, char **argv)
         g_test_add_func("/config_file/defaults", test_defaults);
         g_test_add_func("/config_file/precedence", test_precedence);
         g_test_add_func("/config_file/errors", test_errors);
+        g_test_add_func("/config_file/load-data", test_load_data);
         g_test_add_func("/config_file/parsers", test_parsers);
         g_test_add_func("/config_file/command_line", test_command_line);
         return g_test_run();

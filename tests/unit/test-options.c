@@ -171,6 +171,49 @@ static void test_log_rotation_settings(void)
         g_unsetenv("VIGIL_LOG_MAX_FILES");
 }
 
+/* conmon's messages, word for word, in conmon's order of checks. */
+static void test_log_label_messages(void)
+{
+        static const struct {
+                const char *label;
+                const char *message;
+        } cases[] = {
+                { "=value", "Container labels must be in format LABEL=VALUE (no LABEL present in '=value')" },
+                { "=", "Container labels must be in format LABEL=VALUE (no LABEL present in '=')" },
+                { "NAME", "Container labels must be in format LABEL=VALUE (none or more than one '=' present in 'NAME')" },
+                { "A=b=c", "Container labels must be in format LABEL=VALUE (none or more than one '=' present in 'A=b=c')" },
+                { "a=b", "Container label names must contain only uppercase letters, numbers and underscore (in 'a=b')" },
+                { "A_1=", NULL },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                VigilConfig c;
+                g_autofree char *err = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "journald",
+                                             "--log-label", cases[i].label, NULL);
+                g_assert_cmpstr(err, ==, cases[i].message);
+                config_clear(&c);
+        }
+}
+
+static void test_partial_message_needs_journald(void)
+{
+        VigilConfig c;
+        g_autofree char *e1 = NULL, *e2 = NULL;
+
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING,
+                              "--no-container-partial-message has no effect without journald log driver");
+        e1 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "--no-container-partial-message", NULL);
+        g_test_assert_expected_messages();
+        g_assert_null(e1);
+        config_clear(&c);
+        /* With journald: no warning (an unexpected one would abort the test). */
+        e2 = parse(&c, "-c", CID, "-u", CID, "-r", "/bin/true", "-l", "/l", "-l", "journald",
+                   "--no-container-partial-message", NULL);
+        g_assert_null(e2);
+        g_assert_true(c.no_container_partial_message);
+        config_clear(&c);
+}
+
 static void test_legacy_exec_needs_no_cuuid(void)
 {
         VigilConfig c;
@@ -199,6 +242,8 @@ int main(int argc, char **argv)
         g_test_add_func("/options/validation-messages", test_validation_messages);
         g_test_add_func("/options/more-validation", test_more_validation);
         g_test_add_func("/options/legacy-exec", test_legacy_exec_needs_no_cuuid);
+        g_test_add_func("/options/log-label-messages", test_log_label_messages);
+        g_test_add_func("/options/partial-message-needs-journald", test_partial_message_needs_journald);
         g_test_add_func("/options/log-rotation-settings", test_log_rotation_settings);
         g_test_add_func("/options/version", test_version_short_circuits);
         return g_test_run();
