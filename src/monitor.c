@@ -121,7 +121,32 @@ static gboolean open_log_sinks(Monitor *m, GError **error)
         return TRUE;
 }
 
-static gboolean open_engine_pipes(Monitor *m, GError **error);
+static gboolean bad_pipe_fd(const char *env, GError **error)
+{
+        const char *value = g_getenv(env);
+
+        if (value)
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "%s=\"%s\" does not name an open file descriptor",
+                            env, value);
+        else
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "--attach specified but %s was not", env);
+        return FALSE;
+}
+
+static gboolean open_engine_pipes(Monitor *m, GError **error)
+{
+        const VigilConfig *cfg = m->cfg;
+        int r = sync_pipe_open(&m->sync, "_OCI_SYNCPIPE", config_sync_key(cfg));
+
+        if (r < 0 && r != -ENOENT)
+                return bad_pipe_fd("_OCI_SYNCPIPE", error);
+        if (!cfg->exec_attach)
+                return TRUE;
+        r = sync_pipe_open(&m->attach_pipe, "_OCI_ATTACHPIPE", "data");
+        if (r < 0)
+                return bad_pipe_fd("_OCI_ATTACHPIPE", error);
+        return TRUE;
+}
 
 /* The first process writes it after the fork (main.c): a bad path must stop us before that. */
 static gboolean check_conmon_pidfile(const VigilConfig *cfg, GError **error)
@@ -343,35 +368,6 @@ static gboolean become_daemon_child(Monitor *m, GError **error)
                             "Failed to set as subreaper: %s", g_strerror(errno));
                 return FALSE;
         }
-        return TRUE;
-}
-
-static gboolean bad_pipe_fd(const char *env, GError **error)
-{
-        const char *value = g_getenv(env);
-
-        if (value)
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "%s=\"%s\" does not name an open file descriptor",
-                            env, value);
-        else
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_BADF, "--attach specified but %s was not", env);
-        return FALSE;
-}
-
-/* Called from monitor_prepare(), before the fork, and again from setup(): a second call finds
- * the same fds and changes nothing. */
-static gboolean open_engine_pipes(Monitor *m, GError **error)
-{
-        const VigilConfig *cfg = m->cfg;
-        int r = sync_pipe_open(&m->sync, "_OCI_SYNCPIPE", config_sync_key(cfg));
-
-        if (r < 0 && r != -ENOENT)
-                return bad_pipe_fd("_OCI_SYNCPIPE", error);
-        if (!cfg->exec_attach)
-                return TRUE;
-        r = sync_pipe_open(&m->attach_pipe, "_OCI_ATTACHPIPE", "data");
-        if (r < 0)
-                return bad_pipe_fd("_OCI_ATTACHPIPE", error);
         return TRUE;
 }
 
@@ -706,7 +702,7 @@ static gboolean setup(Monitor *m, GError **error)
         sigset_t set;
         int r;
 
-        if (!become_daemon_child(m, error) || !start_spawner(m, error) || !open_engine_pipes(m, error))
+        if (!become_daemon_child(m, error) || !start_spawner(m, error))
                 return FALSE;
         signals_monitor_set(&set);
         r = signal_watch_start(&m->signals, &set, on_signal, m);
