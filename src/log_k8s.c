@@ -163,11 +163,17 @@ static size_t write_some(int fd, const char *p, size_t len, int *ret_err)
 static void cut_torn_record(K8sSink *s, size_t torn)
 {
         struct stat st;
+        int r = 0;
 
-        if (fstat(s->fd, &st) == 0 && (uint64_t) st.st_size >= torn && ftruncate(s->fd, st.st_size - torn) == 0)
-                return;
-        log_warning("%s ends in a torn record: cutting its %zu bytes off failed: %s", s->path, torn,
-                    g_strerror(errno));
+        if (fstat(s->fd, &st) < 0)
+                r = -errno;
+        else if ((uint64_t) st.st_size < torn)
+                r = -ESTALE; /* someone else truncated it: nothing of ours to cut */
+        else if (ftruncate(s->fd, st.st_size - torn) < 0)
+                r = -errno;
+        if (r < 0)
+                log_warning("%s may end in a torn record: cutting its %zu bytes off failed: %s", s->path, torn,
+                            g_strerror(-r));
 }
 
 /*
