@@ -25,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PREFIX_LEN 45                 /* "<timestamp> stdout F " */
 #define MAX_CHUNK (96 * 1024)         /* more than the relay's 64 KiB: past the headroom */
 #define MAX_TOTAL (128 * 1024)        /* bytes through the sink per input, to stay fast */
+#define MAX_SWITCHES 16               /* new files per input: a rename over a file costs I/O */
 
 static const struct timespec when = { .tv_sec = 1763807911, .tv_nsec = 891998005 };
 
@@ -49,7 +50,9 @@ typedef struct {
         GArray *records;        /* Span of each record in want */
         gboolean lossy;         /* a truncating reopen may have dropped written records */
         rlim_t limit;           /* > 0: file size limit for the next chunk */
+        size_t budget;          /* bytes for this input, about MAX_SWITCHES files' worth */
         size_t total;
+        unsigned reopens;
 } Run;
 
 static void expect_records(Run *r, StreamId stream, const char *data, size_t len)
@@ -57,13 +60,17 @@ static void expect_records(Run *r, StreamId stream, const char *data, size_t len
         char ts[LOG_TIMESTAMP_LEN + 1];
         TimestampCache cache = { 0 };
         const char *end = data + len;
+        g_autofree char *full = NULL, *part = NULL;
 
         log_format_timestamp(&cache, &when, ts);
+        full = g_strdup_printf("%s %s F ", ts, stream_name(stream));
+        part = g_strdup_printf("%s %s P ", ts, stream_name(stream));
+        g_assert(strlen(full) == PREFIX_LEN);
         while (data < end) {
                 const char *nl = memchr(data, '\n', end - data);
                 size_t piece = nl ? (size_t) (nl - data) + 1 : (size_t) (end - data);
                 Span s = { .off = r->want->len };
-                g_string_append_printf(r->want, "%s %s %c ", ts, stream_name(stream), nl ? 'F' : 'P');
+                g_string_append_len(r->want, nl ? full : part, PREFIX_LEN);
                 g_string_append_len(r->want, data, piece);
                 if (!nl)
                         g_string_append_c(r->want, '\n');
@@ -76,15 +83,21 @@ static void expect_records(Run *r, StreamId stream, const char *data, size_t len
 /* One chunk as the relay hands it over: headroom in front, tailroom behind. */
 static void write_chunk(Run *r, StreamId stream, const char *data, size_t len)
 {
-        g_autofree char *buf = g_malloc(LOG_CHUNK_HEADROOM + len + LOG_CHUNK_TAILROOM);
+        g_autofree char *buf = NULL;
         struct rlimit old, low;
 
+        len = MIN(len, r->budget - r->total);
+        buf = g_malloc(LOG_CHUNK_HEADROOM + len + LOG_CHUNK_TAILROOM);
         memcpy(buf + LOG_CHUNK_HEADROOM, data, len);
         expect_records(r, stream, data, len);
         g_assert(getrlimit(RLIMIT_FSIZE, &old) == 0);
         low = (struct rlimit) { .rlim_cur = r->limit, .rlim_max = old.rlim_max };
-        if (r->limit)
+        /* A write past the limit must fail with EFBIG, not kill us (libFuzzer's -handle_xfsz
+         * handler, installed after LLVMFuzzerInitialize, would end the run). */
+        if (r->limit) {
+                signal(SIGXFSZ, SIG_IGN);
                 g_assert(setrlimit(RLIMIT_FSIZE, &low) == 0);
+        }
         r->sink->ops->write(r->sink, stream, buf + LOG_CHUNK_HEADROOM, len, &when);
         if (r->limit)
                 g_assert(setrlimit(RLIMIT_FSIZE, &old) == 0);
@@ -127,6 +140,8 @@ static void run_op(Run *r, Input *in)
                 write_repeated(r, stream, in);
                 break;
         case 3:
+                if (r->reopens++ >= MAX_SWITCHES)
+                        break;
                 r->lossy |= !r->opts.rotate;
                 (void) r->sink->ops->reopen(r->sink);
                 break;
@@ -152,6 +167,7 @@ static void parse_header(Run *r, Input *in)
         r->opts.global_size_max = flags & 8 ? 1024 + (int64_t) global * 1024 : -1;
         r->opts.max_files = 1 + ((flags >> 4) & 7);
         r->lossy = !r->opts.rotate && r->opts.size_max > 0;
+        r->budget = r->opts.size_max > 0 ? MIN(MAX_TOTAL, MAX_SWITCHES * (size_t) r->opts.size_max) : MAX_TOTAL;
 }
 
 static char *scratch_log(void)
@@ -236,7 +252,6 @@ static void discard_message(const char *domain, GLogLevelFlags level, const char
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-        signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
         g_setenv("TZ", "UTC", TRUE);
         tzset();
         /* Writes cut short are warned about, as they should be: not news here, nor fatal
@@ -262,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         remove_files(path);
         r.sink = log_k8s_new(&r.opts, &error);
         g_assert_no_error(error);
-        while (in.p < in.end && r.total < MAX_TOTAL)
+        while (in.p < in.end && r.total < r.budget)
                 run_op(&r, &in);
         r.sink->ops->flush(r.sink, FALSE);
         check_files(&r, path);
