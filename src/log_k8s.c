@@ -14,6 +14,11 @@
  * iovec per line, without moving anything: the kernel's cost per iovec made that twice the
  * system time for 67-byte lines, and moving a line costs less than its iovec.
  *
+ * Records are written whole or not at all: a write cut short by a full disk leaves the file
+ * ending in a torn record, which is cut off again (drop_unwritten), so that the file always
+ * ends at a record boundary and the next record never glues onto a fragment.  What did not fit
+ * is counted (bytes_dropped, records_dropped) and warned about once a minute at most.
+ *
  * When the file will be fsync()ed at exit, writeback is started every K8S_WRITEBACK_BYTES
  * (sync_file_range), so that the final fsync, which the engine waits for, has little left.
  *
@@ -41,9 +46,10 @@
 #define K8S_WRITEBACK_BYTES (8 * 1024 * 1024)
 #define K8S_ROTATE_GRACE_MS 1000
 #define K8S_FILE_MODE 0640
-/* "<35-char timestamp> stdout F " */
-#define K8S_PREFIX_MAX (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
-G_STATIC_ASSERT(LOG_CHUNK_HEADROOM >= K8S_PREFIX_MAX);
+#define K8S_DROP_WARN_INTERVAL_US (60 * G_USEC_PER_SEC)
+/* "<35-char timestamp> stdout F ": every record's prefix has this length */
+#define K8S_PREFIX_LEN (LOG_TIMESTAMP_LEN + 1 + 6 + 1 + 2)
+G_STATIC_ASSERT(LOG_CHUNK_HEADROOM >= K8S_PREFIX_LEN);
 G_STATIC_ASSERT(LOG_CHUNK_TAILROOM >= 1); /* the newline after a partial line */
 
 typedef struct {
@@ -63,7 +69,9 @@ typedef struct {
         char *room;
         char *out;
         TimestampCache ts_cache;
-        guint write_errors;
+        gboolean dropping;        /* the last write failed: records are being dropped */
+        gint64 drop_warned_at;    /* monotonic time of the last warning about that */
+        uint64_t unreported_drops; /* records dropped since that warning */
 } K8sSink;
 
 static int open_log(const char *path, int flags)
@@ -71,12 +79,50 @@ static int open_log(const char *path, int flags)
         return open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | flags, K8S_FILE_MODE);
 }
 
-static void report_write_error(K8sSink *s, int err, size_t lost)
+/* Records in [p, end), as write_record() builds them: how many, and the container bytes in them. */
+static void count_records(const char *p, const char *end, uint64_t *ret_records, uint64_t *ret_bytes)
 {
-        s->base.stats.bytes_dropped += lost;
-        /* A full disk fails every write: say so once, then every 1000th time. */
-        if (s->write_errors++ % 1000 == 0)
-                log_warning("writing %s failed (%u times): %s", s->path, s->write_errors, g_strerror(-err));
+        uint64_t records = 0, bytes = 0;
+
+        while (p < end) {
+                const char *nl = memchr(p, '\n', end - p);
+                size_t len = (size_t) (nl - p) + 1;
+                records++;
+                /* A P record's newline is ours, not the container's. */
+                bytes += len - K8S_PREFIX_LEN - (p[K8S_PREFIX_LEN - 2] == 'P');
+                p = nl + 1;
+        }
+        *ret_records = records;
+        *ret_bytes = bytes;
+}
+
+/*
+ * A full disk fails every write, so one warning per K8S_DROP_WARN_INTERVAL_US with what was
+ * lost since the last one, and one when writing works again: never one per record or chunk.
+ */
+static void report_drop(K8sSink *s, int err, uint64_t records, uint64_t bytes)
+{
+        gint64 now = g_get_monotonic_time();
+
+        s->base.stats.records_dropped += records;
+        s->base.stats.bytes_dropped += bytes;
+        s->unreported_drops += records;
+        if (s->dropping && now - s->drop_warned_at < K8S_DROP_WARN_INTERVAL_US)
+                return;
+        log_warning("writing %s failed: %s; %" G_GUINT64_FORMAT " records dropped whole (%" G_GUINT64_FORMAT
+                    " in all), more are dropped until writing works again",
+                    s->path, g_strerror(-err), s->unreported_drops, s->base.stats.records_dropped);
+        s->dropping = TRUE;
+        s->drop_warned_at = now;
+        s->unreported_drops = 0;
+}
+
+static void report_resumed(K8sSink *s)
+{
+        log_warning("writing %s works again; %" G_GUINT64_FORMAT " records were dropped in all", s->path,
+                    s->base.stats.records_dropped);
+        s->dropping = FALSE;
+        s->unreported_drops = 0;
 }
 
 /* Starts writeback of what was written since the last call (see the comment at the top). */
@@ -93,24 +139,82 @@ static size_t pending(const K8sSink *s)
         return s->out ? (size_t) (s->out - s->room) : 0;
 }
 
-static void flush_pending(K8sSink *s)
+/* Returns how much of @len was written; *ret_err says why the rest was not. */
+static size_t write_some(int fd, const char *p, size_t len, int *ret_err)
 {
-        const char *p = s->room;
-        size_t left = pending(s);
+        size_t done = 0;
 
-        s->file_bytes += left;
-        while (left > 0) {
-                ssize_t w = write(s->fd, p, left);
+        /* Regular files only write short on errors (ENOSPC, EDQUOT, EFBIG), which the next
+         * write then returns: go on until it does, space may have come back in between. */
+        while (done < len) {
+                ssize_t w = write(fd, p + done, len - done);
                 if (w < 0 && errno == EINTR)
                         continue;
-                /* Short writes to regular files only happen on errors such as ENOSPC; go on
-                 * from where the kernel stopped. */
                 if (w <= 0) {
-                        report_write_error(s, w < 0 ? -errno : -EIO, left);
+                        *ret_err = w < 0 ? -errno : -EIO;
                         break;
                 }
-                p += w;
-                left -= w;
+                done += w;
+        }
+        return done;
+}
+
+/* Cuts the start of a torn record, @torn bytes, off the end of the file again. */
+static void cut_torn_record(K8sSink *s, size_t torn)
+{
+        struct stat st;
+        int r = 0;
+
+        if (fstat(s->fd, &st) < 0)
+                r = -errno;
+        else if ((uint64_t) st.st_size < torn)
+                r = -ESTALE; /* someone else truncated it: nothing of ours to cut */
+        else if (ftruncate(s->fd, st.st_size - torn) < 0)
+                r = -errno;
+        if (r < 0)
+                log_warning("%s may end in a torn record: cutting its %zu bytes off failed: %s", s->path, torn,
+                            g_strerror(-r));
+}
+
+/*
+ * A write stopped after @done of the pending bytes.  The file must still end at a record
+ * boundary, or the next record is glued onto the torn one and readers fail on that line
+ * (podman logs stops there): so the torn record is cut off again, and it and the rest of the
+ * pending records are dropped, whole.  Not kept for later: they are in the relay's buffer,
+ * which is reused as soon as we return, so keeping them would take a buffer of our own, and
+ * holding the container's output back until space returns would stall it with no event to
+ * say when that is.  The next write tries again.
+ */
+static void drop_unwritten(K8sSink *s, size_t done, int err)
+{
+        const char *nl = done ? memrchr(s->room, '\n', done) : NULL;
+        size_t keep = nl ? (size_t) (nl - s->room) + 1 : 0;
+        uint64_t records, bytes;
+
+        if (keep < done)
+                cut_torn_record(s, done - keep);
+        s->file_bytes += keep;
+        s->total_bytes -= pending(s) - keep;
+        count_records(s->room + keep, s->out, &records, &bytes);
+        report_drop(s, err, records, bytes);
+}
+
+/* Writes the records built so far: whole, or those that do not fit are dropped whole. */
+static void flush_pending(K8sSink *s)
+{
+        size_t len = pending(s);
+        int err = 0;
+        size_t done;
+
+        if (!len)
+                return;
+        done = write_some(s->fd, s->room, len, &err);
+        if (done == len) {
+                s->file_bytes += len;
+                if (s->dropping)
+                        report_resumed(s);
+        } else {
+                drop_unwritten(s, done, err);
         }
         s->out = s->room;
         start_writeback(s);
@@ -243,6 +347,7 @@ static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, cons
 
         if (s->opts.global_size_max > 0 && s->total_bytes + record > (uint64_t) s->opts.global_size_max) {
                 s->base.stats.bytes_dropped += len;
+                s->base.stats.records_dropped++;
                 return;
         }
         if (s->opts.size_max > 0 && s->file_bytes + pending(s) + record > (uint64_t) s->opts.size_max &&
@@ -263,7 +368,7 @@ static void write_record(K8sSink *s, const char *prefix, size_t prefix_len, cons
 static void k8s_write(LogSink *sink, StreamId stream, char *buf, size_t len, const struct timespec *now)
 {
         K8sSink *s = (K8sSink *) sink;
-        char prefix[2][K8S_PREFIX_MAX + 1];
+        char prefix[2][K8S_PREFIX_LEN + 1];
         int idx = stream_index(stream);
         size_t prefix_len;
         const char *end = buf + len;

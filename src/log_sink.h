@@ -18,9 +18,12 @@ typedef enum {
 
 typedef struct {
         uint64_t bytes[2];      /* container bytes accepted, per stream (stdout, stderr) */
-        uint64_t records[2];    /* lines or records written, per stream */
+        uint64_t records[2];    /* lines or records accepted, per stream (dropped ones too) */
         uint64_t partial_records;
-        uint64_t bytes_dropped; /* over --log-global-size-max, or a failed write */
+        /* Left out whole, over --log-global-size-max or after a failed write (a full disk):
+         * the container bytes and the records they made. */
+        uint64_t bytes_dropped;
+        uint64_t records_dropped;
         uint64_t rotations;
 } LogStats;
 

@@ -8,6 +8,7 @@ The generator is genstream.c, compiled with gcc -O2 -static into the rootfs; it 
 sha256 and length of each stream to /tmp/gen.{stdout,stderr} inside the rootfs."""
 import datetime
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -17,6 +18,7 @@ import pytest
 
 import monitor as m
 import streams
+import varlink_client as vc
 from conftest import SCRATCH, vigil_only
 
 IMAGE = "localhost/busybox:latest"
@@ -155,6 +157,75 @@ def test_no_log_driver_slow_reader_gets_everything(container):
     exp = _expected(c)
     assert (h[2].hexdigest(), n[2]) == exp["stdout"]
     assert (h[3].hexdigest(), n[3]) == exp["stderr"]
+
+
+# --- a full log disk ----------------------------------------------------------------------------
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs under the build tree's scratch dir, three quarters taken by a filler file
+    the test can delete to free space.  Request it before `container`, so that it is unmounted
+    after the container (and its monitor, which holds the log open) is gone."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "vigil-test", str(mnt)], check=True)
+    try:
+        with open(mnt / "filler", "wb") as f:
+            f.write(b"\0" * (768 * 1024))
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
+LINE_RE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d stdout F line-(\d+)-x*")
+
+
+def _log_stats(c):
+    with vc.Connection(os.path.join(c.bundle, "vigil.sock")) as conn:
+        return conn.call("io.vigil.Monitor.GetStats")["stats"]["log"]
+
+
+def _line_numbers(path):
+    """The number of every line in the log, asserting that each is a whole k8s-file record."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.endswith(b"\n"), f"log ends in a torn record: {data[-120:]!r}"
+    nums = []
+    for line in data.split(b"\n")[:-1]:
+        mt = LINE_RE.fullmatch(line)
+        assert mt, f"torn or glued k8s-file record: {line[:300]!r}"
+        nums.append(int(mt.group(1)))
+    return nums
+
+
+@vigil_only
+def test_k8s_full_disk_keeps_whole_records(small_tmpfs, container):
+    """A container keeps logging onto a full disk: writes stop short at the end of the space
+    (tmpfs, ENOSPC), yet every line of the log is a whole record (conmon 2.1.6 leaves the torn
+    start of one and glues the next onto it), the drops are counted, and once space is freed
+    logging goes on, with whole records again."""
+    log = str(small_tmpfs / "ctr.log")
+    script = ('i=0; while true; do j=0; while [ $j -lt 50 ]; do echo "line-$i-$(printf %0$((i % 37))d 0 | '
+              'tr 0 x)"; i=$((i+1)); j=$((j+1)); done; sleep 0.01; done')
+    c = container(["sh", "-c", script], log=["k8s-file:" + log])
+    c.create()
+    c.start()
+    m.wait_for(lambda: _log_stats(c)["bytes_dropped"] > 0, 30, interval=0.1, what="dropped log bytes")
+    full = os.path.getsize(log)
+    os.unlink(small_tmpfs / "filler")
+    m.wait_for(lambda: os.path.getsize(log) > full + 20000, 30, interval=0.1, what="logging to resume")
+    stats = _log_stats(c)
+    c.runc("kill", c.cid, "KILL")
+    c.wait_exit(timeout=20)
+    c.wait_monitor_gone()
+    nums = _line_numbers(log)
+    assert nums == sorted(set(nums)), "lines out of order or repeated"
+    gaps = [(a, b) for a, b in zip(nums, nums[1:]) if b != a + 1]
+    assert gaps, "no line was dropped, yet the disk was full"
+    assert nums[-1] - gaps[0][1] > 100, f"few lines after the first drop: {gaps[:3]}, last {nums[-1]}"
+    assert stats["bytes_dropped"] > 0
+    assert stats["stdout"]["lines"] > len(nums)
 
 
 # --- rotation and a tail -F style reader ----------------------------------------------------------

@@ -2,8 +2,10 @@
 #undef NDEBUG
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "log_sink.h"
@@ -406,6 +408,79 @@ static void test_rotation_path_checks(void)
         log_sink_free(s);
 }
 
+/* Writes @data while files may not grow past @limit bytes: RLIMIT_FSIZE makes the kernel stop
+ * a write short at the limit and fail the next with EFBIG, as a full disk does with ENOSPC. */
+static void write_chunk_limited(LogSink *s, const char *data, rlim_t limit)
+{
+        struct rlimit old, low;
+
+        g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &old), ==, 0);
+        low = (struct rlimit) { .rlim_cur = limit, .rlim_max = old.rlim_max };
+        g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &low), ==, 0);
+        write_chunk(s, STREAM_STDOUT, data, strlen(data));
+        g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &old), ==, 0);
+}
+
+#define REC(text) "2025-11-22T10:38:31.891998005+00:00 stdout F " text "\n"
+
+/* A write that stops short must not leave a torn record for the next one to be glued onto:
+ * the whole records stay, the torn one and the rest of the chunk are dropped and counted. */
+static void test_short_write_keeps_whole_records(void)
+{
+        g_autofree char *path = scratch_file("short-write.log");
+        g_autoptr(LogSink) s = open_sink(path, -1, FALSE, 1);
+        const size_t first = strlen(REC("first"));
+        g_autofree char *text = NULL;
+
+        signal(SIGXFSZ, SIG_IGN);
+        write_chunk(s, STREAM_STDOUT, "first\n", 6);
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "writing *short-write.log failed*File too large*");
+        /* Room for "two" and 11 bytes of "three"'s record. */
+        write_chunk_limited(s, "two\nthree\nfour\n", first + strlen(REC("two")) + 11);
+        g_test_assert_expected_messages();
+        g_assert_cmpuint(s->stats.records_dropped, ==, 2);
+        g_assert_cmpuint(s->stats.bytes_dropped, ==, strlen("three\nfour\n"));
+        /* Nothing fits: nothing is written, nothing is torn; one warning per interval. */
+        write_chunk_limited(s, "five\npart", first + strlen(REC("two")));
+        g_assert_cmpuint(s->stats.records_dropped, ==, 4);
+        g_assert_cmpuint(s->stats.bytes_dropped, ==, strlen("three\nfour\nfive\npart"));
+        /* Space is back: whole records again, and a word that it is. */
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "writing *short-write.log works again*4 records*");
+        write_chunk(s, STREAM_STDOUT, "six\n", 4);
+        g_test_assert_expected_messages();
+        s->ops->flush(s, FALSE);
+        text = slurp(path);
+        g_assert_cmpstr(text, ==, REC("first") REC("two") REC("six"));
+}
+
+/* With a size limit, dropped records do not count toward the file's size: the next rotation
+ * comes after size_max bytes that are really in the file. */
+static void test_short_write_and_size_max(void)
+{
+        g_autofree char *path = scratch_file("short-rotate.log");
+        g_autofree char *p1 = g_strdup_printf("%s.1", path);
+        g_autoptr(LogSink) s = NULL;
+        const size_t rec = strlen(REC("aaa"));
+        g_autofree char *text = NULL;
+        g_autofree char *old = NULL;
+
+        g_unlink(p1);
+        s = open_sink(path, 3 * rec, TRUE, 1);
+        signal(SIGXFSZ, SIG_IGN);
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "writing *short-rotate.log failed*");
+        write_chunk_limited(s, "aaa\nbbb\nccc\n", rec + 5);
+        g_test_assert_expected_messages();
+        g_test_expect_message("vigil", G_LOG_LEVEL_WARNING, "writing *short-rotate.log works again*");
+        write_chunk(s, STREAM_STDOUT, "ddd\neee\nfff\n", 12);
+        g_test_assert_expected_messages();
+        s->ops->flush(s, FALSE);
+        text = slurp(path);
+        old = slurp(p1);
+        g_assert_cmpstr(old, ==, REC("aaa") REC("ddd") REC("eee"));
+        g_assert_cmpstr(text, ==, REC("fff"));
+        g_assert_cmpuint(s->stats.rotations, ==, 1);
+}
+
 static void test_unwritable_path(void)
 {
         g_autoptr(GError) error = NULL;
@@ -432,6 +507,8 @@ int main(int argc, char **argv)
         g_test_add_func("/log_k8s/rotate-grace", test_rotate_renames_after_grace);
         g_test_add_func("/log_k8s/stale-next", test_stale_next_file_is_renamed);
         g_test_add_func("/log_k8s/failed-rename", test_failed_rename_keeps_records);
+        g_test_add_func("/log_k8s/short-write", test_short_write_keeps_whole_records);
+        g_test_add_func("/log_k8s/short-write-size-max", test_short_write_and_size_max);
         g_test_add_func("/log_k8s/unwritable", test_unwritable_path);
         g_test_add_func("/log_k8s/rotation-path-checks", test_rotation_path_checks);
         return g_test_run();
