@@ -92,6 +92,7 @@ typedef struct {
         uint64_t partial_records;
         uint64_t rotations;
         uint64_t bytes_dropped;
+        uint64_t records_dropped;
         guint attach_clients;
         uint64_t attach_clients_dropped;
         const ControlCounter *notify_counters; /* borrowed, as the strings in ControlState */

@@ -89,7 +89,8 @@ static const char monitor_description[] =
         "  stderr: StreamStats,\n"
         "  partial_records: int,\n"
         "  rotations: int,\n"
-        "  bytes_dropped: int\n"
+        "  bytes_dropped: int,\n"
+        "  records_dropped: int\n"
         ")\n"
         "\n"
         "type AttachStats (clients: int, dropped: int)\n"
@@ -373,6 +374,7 @@ static JsonObject *stats_to_json(JsonApi *j, const ControlStats *st, guint contr
         j->object_set_int_member(log, "partial_records", (gint64) st->partial_records);
         j->object_set_int_member(log, "rotations", (gint64) st->rotations);
         j->object_set_int_member(log, "bytes_dropped", (gint64) st->bytes_dropped);
+        j->object_set_int_member(log, "records_dropped", (gint64) st->records_dropped);
         j->object_set_object_member(o, "log", log);
         j->object_set_int_member(attach, "clients", st->attach_clients);
         j->object_set_int_member(attach, "dropped", (gint64) st->attach_clients_dropped);

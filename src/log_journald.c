@@ -52,6 +52,7 @@ static void send_entry(JournaldSink *s, StreamId stream, const char *data, size_
         r = s->sendv(iov, n);
         if (r < 0) {
                 s->base.stats.bytes_dropped += len;
+                s->base.stats.records_dropped++;
                 if (s->send_errors++ % 1000 == 0)
                         log_warning("sending to the journal failed (%u times): %s", s->send_errors,
                                     g_strerror(-r));

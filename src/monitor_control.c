@@ -276,6 +276,7 @@ static void add_sink_stats(ControlStats *st, const LogStats *ls)
         st->partial_records = MAX(st->partial_records, ls->partial_records);
         st->rotations += ls->rotations;
         st->bytes_dropped += ls->bytes_dropped;
+        st->records_dropped += ls->records_dropped;
 }
 
 /* "READY" and "READY_dropped" for every key that was seen, relayed or dropped. */

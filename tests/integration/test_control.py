@@ -183,6 +183,7 @@ def test_reopen_log_and_stats(container):
     assert log["stdout"]["bytes"] > 0 and log["stdout"]["lines"] > 0
     assert log["stderr"] == {"bytes": 0, "lines": 0}
     assert log["bytes_dropped"] == 0
+    assert log["records_dropped"] == 0
     assert stats["attach"] == {"clients": 0, "dropped": 0}
     assert stats["monitor"]["rss_bytes"] > 0
     assert stats["monitor"]["control_clients"] == 1

@@ -225,6 +225,7 @@ def test_k8s_full_disk_keeps_whole_records(small_tmpfs, container):
     assert gaps, "no line was dropped, yet the disk was full"
     assert nums[-1] - gaps[0][1] > 100, f"few lines after the first drop: {gaps[:3]}, last {nums[-1]}"
     assert stats["bytes_dropped"] > 0
+    assert stats["records_dropped"] > 0
     assert stats["stdout"]["lines"] > len(nums)
 
 
