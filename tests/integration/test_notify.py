@@ -194,6 +194,41 @@ def test_sender_outside_container_dropped(container, notifier, receiver):
     assert rec.texts() == ["STATUS=inside"]
 
 
+def outside_senders(notifier, notify_dir, n, loops=4):
+    """n short-lived host processes, @loops shells at a time, each sending one datagram to the
+    container's socket and exiting at once; each shell reaps its sender the moment it exits."""
+    per = n // loops
+    procs = [subprocess.Popen(["sh", "-c", f'i=0; while [ $i -lt {per} ]; do '
+                               f'{notifier} -s notify.sock "msg:X_OUT_{k}_$i=1"; i=$((i+1)); done'],
+                              cwd=notify_dir) for k in range(loops)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+
+
+def test_racing_outside_senders_dropped(container, notifier, receiver):
+    """Senders outside the container that exit before the monitor reads their datagram are
+    still refused (the check is made at receive time and fails closed), while short-lived
+    senders inside the container, gone just as fast, are all relayed."""
+    rec = receiver()
+    n = 200
+    script = (f"i=0; while [ $i -lt {n} ]; do notifier msg:X_IN_$i=1; i=$((i+1)); done; "
+              "k=0; while [ ! -e /run/notify/outside-done ] && [ $k -lt 1200 ]; do sleep 0.05; k=$((k+1)); done; "
+              "notifier msg:X_DONE=1 barrier:20000")
+    c = ncontainer(container, notifier, script, opts=["--sdnotify-socket", rec.path])
+    c.create(extra_env=BASE_ENV)
+    notify_dir = os.path.join(c.bundle, "notify")
+    c.start()
+    outside_senders(notifier, notify_dir, n)
+    # Written after the last outside datagram: the container's X_DONE comes after them all.
+    open(os.path.join(notify_dir, "outside-done"), "w").close()
+    assert c.wait_exit(timeout=120) == 0
+    rec.wait_line("X_DONE=1", timeout=20)
+    assert "barrier ok" in c.read_log().decode()
+    lines = rec.lines()
+    assert [x for x in lines if x.startswith("X_OUT_")] == []
+    assert sorted(x for x in lines if x.startswith("X_IN_")) == sorted(f"X_IN_{i}=1" for i in range(n))
+
+
 @pytest.mark.slow
 def test_flood_keeps_monitor_responsive(container, notifier, receiver):
     rec = receiver()
