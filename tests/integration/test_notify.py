@@ -261,6 +261,33 @@ def test_host_socket_appears_late(container, notifier, receiver):
     assert "barrier ok" in c.read_log().decode()
 
 
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_host_socket_retries_keep_fds(container, notifier, receiver):
+    """While the host socket is missing the monitor retries with a backoff (20 ms doubling):
+    no retry may leave an fd behind (one leaked per failed connect until EMFILE, once), and
+    once the host is there the monitor holds exactly one more fd, its connected socket."""
+    rec = receiver(bind=False)
+    script = ("echo waiting; k=0; while [ ! -e /run/notify/go ] && [ $k -lt 600 ]; do sleep 0.05; k=$((k+1)); done; "
+              "notifier msg:STATUS=early; sleep 3")
+    c = ncontainer(container, notifier, script, opts=["--sdnotify-socket", rec.path])
+    c.create(extra_env=BASE_ENV)
+    c.start()
+    m.wait_for(lambda: b"waiting" in c.read_log(), 10, what="container started")
+    before = fd_count(c.monitor_pid)
+    open(os.path.join(c.bundle, "notify", "go"), "w").close()
+    time.sleep(1.5)  # retries after 20, 40, 80, 160, 320 and 640 ms have all failed
+    during = fd_count(c.monitor_pid)
+    rec.bind()
+    rec.wait_line("STATUS=early", timeout=10)
+    after = fd_count(c.monitor_pid)
+    assert c.wait_exit() == 0
+    assert rec.texts() == ["STATUS=early"]
+    assert (during, after) == (before, before + 1)
+
+
 def test_host_socket_restarted(container, notifier, receiver):
     """A host that goes away and comes back (systemd re-exec) gets the later messages."""
     rec = receiver()
