@@ -287,13 +287,14 @@ static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
                 return;
         }
         state_update(s, r->out, f.out_len, f.flags);
-        announce(r, f.flags);
+        /* Sent first: control-socket subscribers must not delay the host. */
         if (notify_host_send(r->host, r->out, f.out_len, m->fds, m->n_fds, f.mergeable) < 0) {
                 s->dropped++;
                 s->dropped_queue_full++;
-                return;
+        } else {
+                s->relayed++;
         }
-        s->relayed++;
+        announce(r, f.flags);
 }
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
@@ -323,6 +324,22 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         return G_SOURCE_CONTINUE;
 }
 
+/*
+ * g_unix_fd_add(), except that the source may recurse.  GLib blocks a source that may not
+ * around each dispatch: it removes its fd from the poll set and adds it back, and each of
+ * those signals the context's eventfd, so every datagram cost two write(2)s and one more
+ * loop iteration (poll, read) before the next poll could sleep.  on_readable() never runs
+ * the main loop, so there is nothing to recurse into.
+ */
+static guint watch_readable(int fd, GUnixFDSourceFunc func, gpointer data)
+{
+        g_autoptr(GSource) source = g_unix_fd_source_new(fd, G_IO_IN);
+
+        g_source_set_callback(source, G_SOURCE_FUNC(func), data, NULL);
+        g_source_set_can_recurse(source, TRUE);
+        return g_source_attach(source, NULL);
+}
+
 void notify_relay_set_container(NotifyRelay *r, pid_t container_pid)
 {
         int res;
@@ -332,7 +349,7 @@ void notify_relay_set_container(NotifyRelay *r, pid_t container_pid)
         res = container_identity_init(&r->container, container_pid);
         if (res < 0)
                 log_warning("sd-notify: cannot identify container %d: %s", (int) container_pid, g_strerror(-res));
-        r->watch = g_unix_fd_add(r->fd, G_IO_IN, on_readable, r);
+        r->watch = watch_readable(r->fd, on_readable, r);
 }
 
 void notify_relay_drain(NotifyRelay *r)
