@@ -177,11 +177,12 @@ class Bench:
 
     # ---- one container under one monitor
     def run(self, monitor, label, cmd, exit_cmd, on_started=None, timeout=600.0,
-            extra_args=(), sample=False):
+            extra_args=(), sample=False, mutate=None):
         """Run CMD in a fresh container under MONITOR; returns a dict of measurements.
 
         on_started(ctx) is called after `runc start`; it may wait for something
-        and must arrange for the container to exit.
+        and must arrange for the container to exit.  mutate(spec, bundle) may
+        change the container's config.json and add to its bundle.
         """
         self.counter += 1
         cid = "vbench-%s-%d-%d" % (label, os.getpid(), self.counter)
@@ -193,6 +194,8 @@ class Bench:
         spec = json.loads(json.dumps(self.template))
         spec["process"]["args"] = cmd
         spec["root"]["path"] = self.rootfs
+        if mutate:
+            mutate(spec, bundle)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         log_path = os.path.join(rdir, "ctr.log")
