@@ -39,6 +39,23 @@ def notify_mount(spec, bundle):
     spec["process"]["env"].append("NOTIFY_SOCKET=/run/notify/notify.sock")
 
 
+def container_stdout(log_path):
+    """The container's stdout from a k8s-file log: P records continue a line, F ends it."""
+    out = []
+    with open(log_path, "rb") as f:
+        for rec in f.read().splitlines():
+            _, stream, flag, payload = (rec.split(b" ", 3) + [b""])[:4]
+            if stream == b"stdout":
+                out.append(payload + (b"\n" if flag == b"F" else b""))
+    return b"".join(out).decode()
+
+
+def on_cpu_ns(pid):
+    """Time the task has run on a CPU, ns (/proc/PID/schedstat): exact, unlike utime."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
 def percentile(vals, q):
     vals = sorted(vals)
     return vals[min(len(vals) - 1, int(round(q / 100.0 * (len(vals) - 1))))]
@@ -50,6 +67,7 @@ class NotifyBench:
         self.b = bench.Bench(args)
         self.host = os.path.join(self.b.work, "nl.sock")
         self.tool = None
+        self.cpu = {"vigil": [], "vigil-b": [], "conmon": []}
 
     def setup(self):
         self.b.setup()
@@ -77,14 +95,23 @@ class NotifyBench:
                 monitor = {"vigil": self.args.vigil, "vigil-b": self.args.vigil_b,
                            "conmon": self.args.conmon}[who]
                 cmd = ["notifylat", "send", "/run/notify/notify.sock", str(n), str(rate)]
+                cpu = {}
+
+                def measure(ctx):
+                    # The monitor's on-CPU time while it relays: from `runc start` until the
+                    # host got the last datagram (the sender lingers 1 s before it exits).
+                    cpu["t0"] = on_cpu_ns(ctx["mon_pid"])
+                    rec.wait(timeout=n / rate + 60)
+                    cpu["t1"] = on_cpu_ns(ctx["mon_pid"])
+
                 res = self.b.run(monitor, "nl-" + who, cmd, ["/bin/true"], timeout=n / rate + 60,
-                                 extra_args=["--sdnotify-socket", self.host], mutate=notify_mount)
+                                 extra_args=["--sdnotify-socket", self.host], mutate=notify_mount,
+                                 on_started=measure)
                 if not res.get("ok"):
                     raise RuntimeError(res.get("error"))
-                with open(os.path.join(res["rdir"], "ctr.log"), "rb") as f:
-                    sent_out = "\n".join(line.split(b" ", 3)[3].decode() for line in f.read().splitlines()
-                                         if b" stdout " in line)
+                sent_out = container_stdout(os.path.join(res["rdir"], "ctr.log"))
                 self.b.cleanup_run(res)
+                self.cpu[who].append((cpu["t1"] - cpu["t0"]) / 1000.0 / n)
             recv_out, _ = rec.communicate(timeout=n / rate + 60)
         finally:
             if rec.poll() is None:
@@ -143,6 +170,9 @@ def main():
         ratio = "%.2f" % (percentile(v, 99) / base) if base else "-"
         print("| %-7s | %7.1f | %7.1f | %7.1f | %7.1f | %11s |" % (
             w, statistics.median(v), percentile(v, 90), percentile(v, 99), max(v), ratio))
+    print()
+    print("monitor on-CPU time per datagram, us (median of runs): " + ", ".join(
+        "%s %.1f" % (w, statistics.median(nb.cpu[w])) for w in who if nb.cpu.get(w)))
     if "vigil" in lat and "conmon" in lat:
         print()
         print("vigil/conmon: p50 %.2f, p99 %.2f" % (

@@ -5,7 +5,8 @@
  * container shares with the host (no time namespace).
  *
  *   notifylat send SOCKET N RATE   N datagrams "READY=1\nSTATUS=seq <i>", RATE per second,
- *                                  then one line "<i> <ns before sendmsg>" per datagram on stdout
+ *                                  then, after 1 s (the harness reads the monitor's CPU time),
+ *                                  one line "<i> <ns before sendmsg>" per datagram on stdout
  *   notifylat recv SOCKET N SECS   bind SOCKET (SO_PASSCRED, as systemd), receive N datagrams
  *                                  or stop after SECS, then "<ns after recvmsg> <bytes>" per
  *                                  datagram on stdout
@@ -71,6 +72,7 @@ static int do_send(const char *path, long n, long rate)
                         return 1;
                 }
         }
+        sleep(1);
         for (long i = 0; i < n; i++)
                 printf("%ld %lld\n", i, (long long) sent[i]);
         return 0;
