@@ -235,7 +235,12 @@ static gboolean sender_allowed(NotifyRelay *r, const Received *m)
                 if (m->pid > 0 && m->pid == r->cached_pid && now - r->cached_at < SENDER_CACHE_USEC)
                         return TRUE;
         }
-        c = container_identity_check_sender(&r->container, m->pid, m->pidfd);
+        /* Asked for and missing: the sender was reaped before the kernel could make one (Linux
+         * 6.5-6.15); its pid number may name another process already. */
+        if (r->pidfds && m->pidfd < 0)
+                c = -ESRCH;
+        else
+                c = container_identity_check_sender(&r->container, m->pid, m->pidfd);
         if (c > 0) {
                 if (cacheable) {
                         r->cached_pid = m->pid;
