@@ -205,8 +205,10 @@ class Bench:
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-    def prepare(self, monitor, label, cmd, exit_cmd, extra_args=()):
-        """A fresh bundle running CMD, and podman's argv for MONITOR; returns a dict."""
+    def prepare(self, monitor, label, cmd, exit_cmd, extra_args=(), mutate=None):
+        """A fresh bundle running CMD, and podman's argv for MONITOR; returns a dict.
+
+        mutate(spec, bundle) may change the container's config.json and add to its bundle."""
         self.counter += 1
         cid = "vbench-%s-%d-%d" % (label, os.getpid(), self.counter)
         rdir = os.path.join(self.runs, cid)
@@ -217,6 +219,8 @@ class Bench:
         spec = json.loads(json.dumps(self.template))
         spec["process"]["args"] = cmd
         spec["root"]["path"] = self.rootfs
+        if mutate:
+            mutate(spec, bundle)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
         log_path = os.path.join(rdir, "ctr.log")
@@ -249,13 +253,13 @@ class Bench:
 
     # ---- one container under one monitor
     def run(self, monitor, label, cmd, exit_cmd, on_started=None, timeout=600.0,
-            extra_args=(), sample=False):
+            extra_args=(), sample=False, mutate=None):
         """Run CMD in a fresh container under MONITOR; returns a dict of measurements.
 
         on_started(ctx) is called after `runc start`; it may wait for something
-        and must arrange for the container to exit.
+        and must arrange for the container to exit.  mutate: as for prepare().
         """
-        c = self.prepare(monitor, label, cmd, exit_cmd, extra_args)
+        c = self.prepare(monitor, label, cmd, exit_cmd, extra_args, mutate)
         cid, rdir, exit_dir, log_path = c["cid"], c["rdir"], c["exit_dir"], c["log"]
         mon_pidfile, argv = c["mon_pidfile"], c["argv"]
         runc = self.args.runc

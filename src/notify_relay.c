@@ -16,7 +16,7 @@
 
 /* Datagrams read per wake-up: the rest of the loop runs between batches. */
 #define RECV_BATCH 64
-/* A sender found inside the container stays trusted this long (pids do not recycle that fast). */
+/* Without a pidfd, a pid found inside stays trusted this long (pids do not recycle that fast). */
 #define SENDER_CACHE_USEC (G_USEC_PER_SEC)
 
 struct NotifyRelay {
@@ -25,6 +25,7 @@ struct NotifyRelay {
         NotifyHost *host;
         char *socket_path;
         int fd;
+        gboolean pidfds;        /* datagrams come with SCM_PIDFD */
         guint watch;
         ContainerIdentity container;
         pid_t cached_pid;
@@ -38,125 +39,6 @@ struct NotifyRelay {
         NotifyEventFunc listener;
         gpointer listener_data;
 };
-
-/* --- who is inside the container ------------------------------------------------------- */
-
-static char *read_cgroup(pid_t pid)
-{
-        g_autofree char *path = pid ? g_strdup_printf("/proc/%d/cgroup", (int) pid) : g_strdup("/proc/self/cgroup");
-        char *text = NULL;
-
-        if (!g_file_get_contents(path, &text, NULL, NULL))
-                return NULL;
-        return text;
-}
-
-static int stat_pidns(pid_t pid, struct stat *st)
-{
-        char path[64];
-
-        if (pid)
-                snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
-        else
-                snprintf(path, sizeof(path), "/proc/self/ns/pid");
-        return stat(path, st) < 0 ? -errno : 0;
-}
-
-int container_identity_init(ContainerIdentity *id, pid_t container_pid)
-{
-        g_autofree char *own_cgroup = read_cgroup(0);
-        struct stat st, self;
-        int r;
-
-        memset(id, 0, sizeof(*id));
-        r = stat_pidns(container_pid, &st);
-        if (r < 0)
-                return r;
-        if (stat_pidns(0, &self) == 0 && (self.st_dev != st.st_dev || self.st_ino != st.st_ino)) {
-                id->own_pidns = TRUE;
-                id->pidns_dev = st.st_dev;
-                id->pidns_ino = st.st_ino;
-        }
-        id->cgroup = read_cgroup(container_pid);
-        /* Sharing the monitor's cgroups says nothing about a sender. */
-        if (id->cgroup && own_cgroup && g_str_equal(id->cgroup, own_cgroup))
-                g_clear_pointer(&id->cgroup, g_free);
-        return 0;
-}
-
-void container_identity_clear(ContainerIdentity *id)
-{
-        g_clear_pointer(&id->cgroup, g_free);
-}
-
-/* The line of @text whose "ID:CONTROLLERS:" part is @prefix (@plen bytes); its path or NULL. */
-static const char *cgroup_path_for(const char *text, const char *prefix, size_t plen, size_t *ret_len)
-{
-        for (const char *p = text; p && *p;) {
-                const char *nl = strchr(p, '\n');
-                size_t l = nl ? (size_t) (nl - p) : strlen(p);
-                if (l >= plen && memcmp(p, prefix, plen) == 0) {
-                        *ret_len = l - plen;
-                        return p + plen;
-                }
-                p = nl ? nl + 1 : NULL;
-        }
-        return NULL;
-}
-
-gboolean cgroup_text_contains(const char *container, const char *sender)
-{
-        gboolean specific = FALSE;
-        const char *p = container;
-
-        while (p && *p) {
-                const char *nl = strchr(p, '\n');
-                size_t l = nl ? (size_t) (nl - p) : strlen(p);
-                const char *line = p;
-                const char *colon = memchr(line, ':', l);
-                const char *colon2 = colon ? memchr(colon + 1, ':', l - (size_t) (colon + 1 - line)) : NULL;
-                const char *cpath, *spath;
-                size_t prefix_len, cplen, splen;
-
-                p = nl ? nl + 1 : NULL;
-                if (!colon2)
-                        continue;
-                prefix_len = (size_t) (colon2 + 1 - line);
-                cpath = colon2 + 1;
-                cplen = l - prefix_len;
-                spath = cgroup_path_for(sender, line, prefix_len, &splen);
-                if (!spath)
-                        return FALSE;
-                if (cplen == 1 && cpath[0] == '/')
-                        continue; /* the root cgroup holds everyone */
-                /* At or below the container's cgroup: its own sub-cgroups count too. */
-                if (splen < cplen || memcmp(spath, cpath, cplen) != 0 || (splen > cplen && spath[cplen] != '/'))
-                        return FALSE;
-                specific = TRUE;
-        }
-        return specific;
-}
-
-int container_identity_contains(const ContainerIdentity *id, pid_t pid)
-{
-        g_autofree char *cgroup = NULL;
-        struct stat st;
-        int r;
-
-        if (pid <= 0)
-                return 0;
-        if (id->own_pidns) {
-                r = stat_pidns(pid, &st);
-                if (r == 0 && st.st_dev == id->pidns_dev && st.st_ino == id->pidns_ino)
-                        return 1;
-        }
-        cgroup = read_cgroup(pid);
-        if (!cgroup) {
-                /* Gone already (sd_notify() then exit), or a zombie without namespaces. */
-                return -ESRCH;
-        }
-        return id->cgroup && cgroup_text_contains(id->cgroup, cgroup) ? 1 : 0;
-}
 
 /* --- state --------------------------------------------------------------------------------- */
 
@@ -269,6 +151,11 @@ int notify_relay_new(const NotifyRelayOptions *o, NotifyRelay **ret)
                 if (r->fd < 0)
                         return r->fd;
                 r->socket_path = g_strdup(o->socket_path);
+                res = socket_pass_pidfd(r->fd);
+                r->pidfds = res == 0;
+                if (res < 0)
+                        log_debug("sd-notify: no SO_PASSPIDFD (%s): senders are checked through /proc",
+                                  g_strerror(-res));
         }
         *ret = g_steal_pointer(&r);
         return 0;
@@ -278,6 +165,7 @@ typedef struct {
         int fds[NOTIFY_FDS_MAX];
         unsigned n_fds;
         pid_t pid;
+        int pidfd;              /* SCM_PIDFD; < 0: none, or the kernel could not make one */
         gboolean truncated;
 } Received;
 
@@ -296,7 +184,10 @@ static ssize_t receive_one(NotifyRelay *r, Received *m)
                               .msg_controllen = r->control_size };
         ssize_t n;
 
-        memset(m, 0, sizeof(*m));
+        m->n_fds = 0;
+        m->pid = 0;
+        m->pidfd = -1;
+        m->truncated = FALSE;
         n = recvmsg(r->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
         if (n < 0)
                 return -errno;
@@ -307,6 +198,9 @@ static ssize_t receive_one(NotifyRelay *r, Received *m)
                         struct ucred cred;
                         memcpy(&cred, CMSG_DATA(c), sizeof(cred));
                         m->pid = cred.pid;
+                } else if (c->cmsg_type == NOTIFY_SCM_PIDFD && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                        /* A negative value: the sender was reaped before a pidfd could be made. */
+                        memcpy(&m->pidfd, CMSG_DATA(c), sizeof(int));
                 } else if (c->cmsg_type == SCM_RIGHTS) {
                         size_t n_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                         int *fds = (int *) CMSG_DATA(c);
@@ -322,30 +216,43 @@ static ssize_t receive_one(NotifyRelay *r, Received *m)
         return n;
 }
 
-/* May this sender be relayed?  Counts what it refuses. */
-static gboolean sender_allowed(NotifyRelay *r, pid_t pid)
+/*
+ * May this sender be relayed?  Decided now, while the datagram is in hand: a sender whose
+ * identity cannot be established (gone, and no pidfd says where it was) is dropped in every
+ * mode, or a host process could slip through by exiting at once.  Counts what it refuses.
+ */
+static gboolean sender_allowed(NotifyRelay *r, const Received *m)
 {
-        gint64 now;
+        gboolean cacheable = !r->pidfds;
+        gint64 now = 0;
         int c;
 
         if (r->sender_check == SENDER_CHECK_OFF)
                 return TRUE;
-        now = g_get_monotonic_time();
-        if (pid > 0 && pid == r->cached_pid && now - r->cached_at < SENDER_CACHE_USEC)
-                return TRUE;
-        c = container_identity_contains(&r->container, pid);
-        if (c > 0) {
-                r->cached_pid = pid;
-                r->cached_at = now;
-                return TRUE;
-        }
-        if (c < 0) {
-                r->state.unverified_senders++;
-                if (r->sender_check == SENDER_CHECK_RELAXED)
+        /* Only a pid number to go on: skip the /proc reads for a sender seen just now. */
+        if (cacheable) {
+                now = g_get_monotonic_time();
+                if (m->pid > 0 && m->pid == r->cached_pid && now - r->cached_at < SENDER_CACHE_USEC)
                         return TRUE;
         }
+        /* Asked for and missing: the sender was reaped before the kernel could make one (Linux
+         * 6.5-6.15); its pid number may name another process already. */
+        if (r->pidfds && m->pidfd < 0)
+                c = -ESRCH;
+        else
+                c = container_identity_check_sender(&r->container, m->pid, m->pidfd);
+        if (c > 0) {
+                if (cacheable) {
+                        r->cached_pid = m->pid;
+                        r->cached_at = now;
+                }
+                return TRUE;
+        }
+        if (c < 0)
+                r->state.unverified_senders++;
         r->state.dropped_sender++;
-        log_debug("sd-notify: dropped a message from pid %d, outside the container", (int) pid);
+        log_debug("sd-notify: dropped a message from pid %d: %s", (int) m->pid,
+                  c < 0 ? "gone before it could be identified" : "outside the container");
         return FALSE;
 }
 
@@ -361,7 +268,7 @@ static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
                 s->dropped_oversize++;
                 return;
         }
-        if (!sender_allowed(r, m->pid)) {
+        if (!sender_allowed(r, m)) {
                 close_received(m, 0);
                 s->dropped++;
                 return;
@@ -385,13 +292,14 @@ static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
                 return;
         }
         state_update(s, r->out, f.out_len, f.flags);
-        announce(r, f.flags);
+        /* Sent first: control-socket subscribers must not delay the host. */
         if (notify_host_send(r->host, r->out, f.out_len, m->fds, m->n_fds, f.mergeable) < 0) {
                 s->dropped++;
                 s->dropped_queue_full++;
-                return;
+        } else {
+                s->relayed++;
         }
-        s->relayed++;
+        announce(r, f.flags);
 }
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
@@ -402,7 +310,8 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         if (!r->buf) {
                 r->buf = g_malloc(NOTIFY_DATAGRAM_MAX + 1);
                 r->out = g_malloc(NOTIFY_DATAGRAM_MAX);
-                r->control_size = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX);
+                r->control_size = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) +
+                                  CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX);
                 r->control = g_malloc(r->control_size);
         }
         for (int i = 0; i < RECV_BATCH; i++) {
@@ -415,8 +324,25 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
                         break;
                 }
                 handle_datagram(r, (size_t) n, &m);
+                fd_clear(&m.pidfd);
         }
         return G_SOURCE_CONTINUE;
+}
+
+/*
+ * g_unix_fd_add(), except that the source may recurse.  GLib blocks a source that may not
+ * around each dispatch: it removes its fd from the poll set and adds it back, and each of
+ * those signals the context's eventfd, so every datagram cost two write(2)s and one more
+ * loop iteration (poll, read) before the next poll could sleep.  on_readable() never runs
+ * the main loop, so there is nothing to recurse into.
+ */
+static guint watch_readable(int fd, GUnixFDSourceFunc func, gpointer data)
+{
+        g_autoptr(GSource) source = g_unix_fd_source_new(fd, G_IO_IN);
+
+        g_source_set_callback(source, G_SOURCE_FUNC(func), data, NULL);
+        g_source_set_can_recurse(source, TRUE);
+        return g_source_attach(source, NULL);
 }
 
 void notify_relay_set_container(NotifyRelay *r, pid_t container_pid)
@@ -428,7 +354,7 @@ void notify_relay_set_container(NotifyRelay *r, pid_t container_pid)
         res = container_identity_init(&r->container, container_pid);
         if (res < 0)
                 log_warning("sd-notify: cannot identify container %d: %s", (int) container_pid, g_strerror(-res));
-        r->watch = g_unix_fd_add(r->fd, G_IO_IN, on_readable, r);
+        r->watch = watch_readable(r->fd, on_readable, r);
 }
 
 void notify_relay_drain(NotifyRelay *r)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The sd_notify relay of one container: <bundle>/notify/notify.sock (SOCK_DGRAM, mode 0777
- * so a non-root container user can send, SO_PASSCRED so every datagram names its sender),
- * the sender check, the policy (notify_policy.c) and the link to the host (notify_host.c).
+ * so a non-root container user can send, SO_PASSCRED and, where the kernel has it,
+ * SO_PASSPIDFD so every datagram names its sender), the sender check when a datagram is
+ * received (notify_sender.c), the policy (notify_policy.c) and the link to the host
+ * (notify_host.c).
  * Also the way vigil's own messages (READY=1 in conmon mode, health) reach the host, so both
  * share one queue and one order.
  *
@@ -21,6 +23,7 @@
 #include "config_file.h"
 #include "notify_host.h"
 #include "notify_policy.h"
+#include "notify_sender.h"
 
 typedef struct NotifyRelay NotifyRelay;
 
@@ -50,7 +53,7 @@ typedef struct {
         uint64_t dropped_oversize;      /* over 4096 bytes, or fds cut off */
         uint64_t dropped_sender;        /* sent from outside the container */
         uint64_t dropped_queue_full;
-        uint64_t unverified_senders;    /* gone before they could be checked (relayed if relaxed) */
+        uint64_t unverified_senders;    /* of dropped_sender: gone before they could be identified */
         NotifyLineCounters lines;       /* per key */
         const NotifyHostStats *host;
 } NotifyState;
@@ -87,17 +90,3 @@ const NotifyState *notify_relay_state(NotifyRelay *r);
  */
 typedef void (*NotifyEventFunc)(const char *event, const char *text, gpointer user_data);
 void notify_relay_set_listener(NotifyRelay *r, NotifyEventFunc func, gpointer user_data);
-
-/* Shared with the tests: does @pid belong to the container?  1 yes, 0 no, -ESRCH gone. */
-typedef struct {
-        gboolean own_pidns;             /* the container has its own pid namespace */
-        dev_t pidns_dev;
-        ino_t pidns_ino;
-        char *cgroup;                   /* /proc/<pid>/cgroup of the container; NULL: unusable */
-} ContainerIdentity;
-
-int container_identity_init(ContainerIdentity *id, pid_t container_pid);
-void container_identity_clear(ContainerIdentity *id);
-int container_identity_contains(const ContainerIdentity *id, pid_t pid);
-/* Is every hierarchy of @sender (a /proc/PID/cgroup text) at or below the one in @container? */
-gboolean cgroup_text_contains(const char *container, const char *sender);

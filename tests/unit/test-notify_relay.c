@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "notify_host.h"
@@ -40,6 +41,93 @@ static void test_identity_self(void)
         g_assert_cmpint(container_identity_contains(&id, 0), ==, 0);
         g_assert_cmpint(container_identity_contains(&id, 0x3ffffff0), ==, -ESRCH);
         container_identity_clear(&id);
+}
+
+/* --- senders checked through SCM_PIDFD --------------------------------------------------- */
+
+/* A datagram's sender as the relay receives it: *ret_pid and its pidfd (or -1). */
+static void receive_sender(int fd, pid_t *ret_pid, int *ret_pidfd)
+{
+        char buf[16];
+        char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                              .msg_controllen = sizeof(control) };
+
+        *ret_pid = 0;
+        *ret_pidfd = -1;
+        g_assert_cmpint(recvmsg(fd, &msg, MSG_CMSG_CLOEXEC), ==, 1);
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+                if (c->cmsg_type == SCM_CREDENTIALS)
+                        memcpy(ret_pid, CMSG_DATA(c), sizeof(pid_t));
+                else if (c->cmsg_type == NOTIFY_SCM_PIDFD)
+                        memcpy(ret_pidfd, CMSG_DATA(c), sizeof(int));
+        }
+}
+
+/* A child that sends one datagram on sv[1], then waits for a byte on @hold (or exits at once). */
+static pid_t sender_child(int *sv, int hold)
+{
+        pid_t pid = fork();
+        char c;
+
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                if (send(sv[1], "X", 1, 0) != 1)
+                        _exit(1);
+                if (hold >= 0 && read(hold, &c, 1) < 0)
+                        _exit(1);
+                _exit(0);
+        }
+        return pid;
+}
+
+static void test_sender_pidfd(void)
+{
+        ContainerIdentity id = { 0 };
+        int sv[2], hold[2], one = 1, pidfd;
+        uint64_t cgid;
+        pid_t child, pid;
+
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        g_assert_cmpint(setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), ==, 0);
+        if (socket_pass_pidfd(sv[0]) < 0) {
+                g_test_skip("no SO_PASSPIDFD (Linux < 6.5)");
+                return;
+        }
+        g_assert_cmpint(pipe2(hold, O_CLOEXEC), ==, 0);
+
+        /* Alive while checked: neither its cgroup id nor /proc puts it inside. */
+        child = sender_child(sv, hold[0]);
+        receive_sender(sv[0], &pid, &pidfd);
+        g_assert_cmpint(pid, ==, child);
+        g_assert_cmpint(pidfd, >=, 0);
+        id.cgroup_id = (uint64_t) -2;
+        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, 0);
+        g_assert_cmpint(write(hold[1], "x", 1), ==, 1);
+        g_assert_cmpint(waitpid(child, NULL, 0), ==, child);
+        /* Reaped since: whatever now answers at /proc/PID, it is not trusted. */
+        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, -ESRCH);
+        cgid = pidfd_cgroup_id(pidfd);
+        close(pidfd);
+
+        /* Sent, exited and reaped before the datagram is read: its cgroup at exit decides. */
+        child = sender_child(sv, -1);
+        g_assert_cmpint(waitpid(child, NULL, 0), ==, child);
+        receive_sender(sv[0], &pid, &pidfd);
+        g_assert_cmpint(pid, ==, child);
+        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, -ESRCH);
+        if (cgid == 0 || pidfd_cgroup_id(pidfd) != cgid) {
+                g_test_message("no cgroup id of exited processes (Linux < 6.16)");
+        } else {
+                id.cgroup_id = cgid;
+                g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, 1);
+        }
+        close(pidfd);
+        close(hold[0]);
+        close(hold[1]);
+        close(sv[0]);
+        close(sv[1]);
 }
 
 /* --- the host link against a real socket ------------------------------------------------ */
@@ -241,6 +329,7 @@ int main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/notify_relay/cgroup_contains", test_cgroup_contains);
         g_test_add_func("/notify_relay/identity_self", test_identity_self);
+        g_test_add_func("/notify_relay/sender_pidfd", test_sender_pidfd);
         g_test_add_func("/notify_relay/host_late_and_merge", test_host_late_and_merge);
         g_test_add_func("/notify_relay/host_barrier", test_host_barrier);
         g_test_add_func("/notify_relay/rate_limit", test_rate_limit);
