@@ -23,6 +23,7 @@
 
 #include "fdutil.h"
 #include "logging.h"
+#include "notify_sender.h"
 
 /*
  * What the run phase does, and the calls it takes: relay pipes and sockets (read, write,
@@ -67,10 +68,11 @@ static const char *const allowed[] = {
         "getsockname", "getpeername",
 };
 
-/* ioctl requests: terminal size and modes (resize, isatty), readable bytes, fd flags. */
+/* ioctl requests: terminal size and modes (resize, isatty), readable bytes, fd flags, and
+ * an sd_notify sender's cgroup through its pidfd (notify_sender.c). */
 static const unsigned long allowed_ioctls[] = {
         TIOCSWINSZ, TIOCGWINSZ, TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGPTN, TIOCGPGRP,
-        FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
+        FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, PIDFD_GET_INFO_V0,
 };
 
 /* prctl options: thread names (GLib), and the reads some libraries make. */

@@ -28,15 +28,7 @@
 #define PIDFD_INFO_CGROUPID (1ULL << 2)
 #define PIDFD_INFO_EXIT (1ULL << 3)
 
-/* PIDFD_INFO_SIZE_VER0: the fields every kernel with PIDFD_GET_INFO fills. */
-struct pidfd_info_v0 {
-        uint64_t mask;
-        uint64_t cgroupid;
-        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-        int32_t exit_code;
-};
 G_STATIC_ASSERT(sizeof(struct pidfd_info_v0) == 64);
-#define PIDFD_GET_INFO_V0 _IOWR(0xFF, 11, struct pidfd_info_v0)
 
 int socket_pass_pidfd(int fd)
 {

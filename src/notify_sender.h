@@ -21,6 +21,7 @@
 
 #include <glib.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -30,6 +31,16 @@ typedef struct {
         char *cgroup;                   /* /proc/<pid>/cgroup of the container; NULL: unusable */
         uint64_t cgroup_id;             /* its cgroup v2 id; 0: unknown or shared with the monitor */
 } ContainerIdentity;
+
+/* PIDFD_INFO_SIZE_VER0 of linux/pidfd.h (6.13): the fields every kernel with PIDFD_GET_INFO
+ * fills.  The ioctl is on the run phase's allowlist (confine.c). */
+struct pidfd_info_v0 {
+        uint64_t mask;
+        uint64_t cgroupid;
+        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+        int32_t exit_code;
+};
+#define PIDFD_GET_INFO_V0 _IOWR(0xFF, 11, struct pidfd_info_v0)
 
 /* What the container's init (@container_pid) is: its pid namespace and cgroups.  0 or -errno. */
 int container_identity_init(ContainerIdentity *id, pid_t container_pid);
