@@ -24,8 +24,9 @@ typedef enum {
 } NotifyMode;
 
 typedef enum {
-        SENDER_CHECK_RELAXED,   /* senders gone before they could be checked are relayed */
-        SENDER_CHECK_STRICT,    /* ... are dropped */
+        SENDER_CHECK_RELAXED,   /* as strict: since senders are checked when their datagram
+                                 * arrives, one that cannot be identified is never relayed */
+        SENDER_CHECK_STRICT,    /* senders outside the container, or unidentified, are dropped */
         SENDER_CHECK_OFF,       /* anyone who can reach the socket (conmon's behaviour) */
 } SenderCheck;
 
