@@ -144,9 +144,10 @@ static int send_call(Conn *conn, const char *method, JsonObject *params, gboolea
 static JsonObject *read_reply(Conn *conn)
 {
         guint8 chunk[16384];
-        guint8 *nul;
+        guint8 *nul = NULL;
 
-        while (!(nul = memchr(conn->buf->data, 0, conn->buf->len))) {
+        /* An empty GByteArray's data is NULL, which memchr() must not get even with length 0. */
+        while (!conn->buf->len || !(nul = memchr(conn->buf->data, 0, conn->buf->len))) {
                 ssize_t n = recv(conn->fd, chunk, sizeof(chunk), 0);
                 if (n < 0 && errno == EINTR)
                         continue;

@@ -59,6 +59,9 @@ class Podman:
         self.names = []
         conf = os.path.join(root, "containers.conf")
         storage = os.path.join(root, "storage.conf")
+        # Only the runroot needs the short symlinked path.  Logs live under the graphroot, and
+        # vigil refuses to rotate a log whose directory path has a symlink in it.
+        real = os.path.realpath(root)
         with open(conf, "w") as f:
             f.write(f"""[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
@@ -75,13 +78,13 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "{root}/events.log"
 tmp_dir = "{root}/libpod-tmp"
-static_dir = "{root}/storage/libpod"
-volume_path = "{root}/storage/volumes"
+static_dir = "{real}/storage/libpod"
+volume_path = "{real}/storage/volumes"
 """)
         with open(storage, "w") as f:
             f.write(f"""[storage]
 driver = "vfs"
-graphroot = "{root}/storage"
+graphroot = "{real}/storage"
 runroot = "{root}/runroot"
 """)
         self.env = {

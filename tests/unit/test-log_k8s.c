@@ -103,8 +103,12 @@ static void expect_records(GString *want, StreamId stream, const char *data, siz
 {
         TimestampCache cache = { 0 };
         char ts[LOG_TIMESTAMP_LEN + 1];
-        const char *end = data + len;
+        const char *end;
 
+        /* An empty chunk writes nothing, and g_malloc(0) gave NULL: NULL + 0 is undefined. */
+        if (!len)
+                return;
+        end = data + len;
         log_format_timestamp(&cache, &when, ts);
         while (data < end) {
                 const char *nl = memchr(data, '\n', end - data);
