@@ -435,6 +435,17 @@ void control_server_emit(ControlServer *s, const ControlEvent *event)
         server_reap(s);
 }
 
+/* Read what a client has sent already, without blocking: the loop will not run again. */
+static void read_sent(ControlClient *c)
+{
+        guint8 buf[CONTROL_READ_CHUNK];
+        ssize_t n;
+
+        while (!c->drop_reason && !c->input_closed && c->in->len < c->server->limits.message_max &&
+               (n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                g_byte_array_append(c->in, buf, n);
+}
+
 void control_server_exited(ControlServer *s)
 {
         if (!s || s->exited)
@@ -442,8 +453,14 @@ void control_server_exited(ControlServer *s)
         s->exited = TRUE;
         for (guint i = 0; i < s->clients->len; i++) {
                 ControlClient *c = g_ptr_array_index(s->clients, i);
-                if (c->pending != CALL_NONE)
+                if (c->pending != CALL_NONE) {
                         control_varlink_send_exit(c);
+                        continue;
+                }
+                /* A call already on its way (Kill, then Wait at once) is answered as one
+                 * sent after the exit would be, not with a closed connection. */
+                read_sent(c);
+                client_process(c);
         }
         server_reap(s);
 }

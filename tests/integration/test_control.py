@@ -152,8 +152,11 @@ def test_kill_and_errors(container):
             conn.call(IFACE + "Resize", {"rows": 24, "cols": 80})
         assert e.value.error == IFACE + "NoTerminal"
         assert m.pid_alive(c.container_pid)
-        conn.call(IFACE + "Kill", {"signal": signal.SIGKILL})
-        r = conn.call(IFACE + "Wait")
+        # Kill and Wait sent together: the Wait may still be unread when the exit is seen.
+        conn.send(IFACE + "Kill", {"signal": signal.SIGKILL})
+        conn.send(IFACE + "Wait")
+        assert conn.reply() == ({}, False)
+        r, _ = conn.reply()
     assert (r["exit_code"], r["signal"], r["oom"]) == (137, 9, False)
     assert c.wait_exit() == 137
 

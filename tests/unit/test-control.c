@@ -676,6 +676,29 @@ static void test_free_with_waiters(void)
         free_with_waiters(8, 3);
 }
 
+/* Kill, then Wait at once: the Wait may still be unread when the exit is seen. */
+static void test_wait_sent_before_exit_answered(void)
+{
+        ControlServer *s = server_new(NULL);
+        int fd = client_new();
+        g_autofree char *r = NULL;
+        JsonNode *root;
+
+        spin();
+        fake.exited = TRUE;
+        send_msg(fd, "{\"method\":\"io.vigil.Monitor.Wait\"}");
+        control_server_exited(s);
+        control_server_free(s);
+        r = receive(fd);
+        g_assert_nonnull(r);
+        root = parse(r);
+        g_assert_cmpint(path_int(root, "parameters.exit_code"), ==, 137);
+        json.node_unref(root);
+        assert_closed(fd);
+        close(fd);
+        fake.exited = FALSE;
+}
+
 static void test_peer_uid_refused(void)
 {
         g_autoptr(ControlServer) s = NULL;
@@ -740,6 +763,7 @@ int main(int argc, char **argv)
         g_test_add_func("/control/shutdown-write-still-answered", test_shutdown_write_still_answered);
         g_test_add_func("/control/wait-and-subscribe", test_wait_and_subscribe);
         g_test_add_func("/control/free-with-waiters", test_free_with_waiters);
+        g_test_add_func("/control/wait-sent-before-exit-answered", test_wait_sent_before_exit_answered);
         g_test_add_func("/control/peer-uid-refused", test_peer_uid_refused);
         g_test_add_func("/control/depth-and-time", test_depth_and_time);
         return g_test_run();
