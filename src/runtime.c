@@ -123,7 +123,7 @@ static void fix_listen_pid(const RuntimeChild *c)
         }
 }
 
-static void restore_oom_score_adj(const char *value)
+void runtime_restore_oom_score_adj(const char *value)
 {
         int fd;
 
@@ -152,7 +152,7 @@ static G_GNUC_NORETURN void child_exec(char **argv, const RuntimeChild *c)
         fix_listen_pid(c);
         if (c->start_fd >= 0 && start_pipe_wait(c->start_fd) < 0)
                 child_fail("reading the start pipe");
-        restore_oom_score_adj(c->oom_score_adj);
+        runtime_restore_oom_score_adj(c->oom_score_adj);
         execv(argv[0], argv);
         child_fail(argv[0]);
 }

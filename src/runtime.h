@@ -40,3 +40,7 @@ typedef struct {
  * Return: 0 with *@ret_pid, or -errno.
  */
 int runtime_spawn(char **argv, const RuntimeChild *child, pid_t *ret_pid);
+
+/* In a forked child: write @value (the monitor's original) to /proc/self/oom_score_adj, best
+ * effort; NULL leaves it. */
+void runtime_restore_oom_score_adj(const char *value);

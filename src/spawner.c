@@ -60,16 +60,6 @@ static void reply(SpawnerChild *c, uint8_t type, uint8_t job, pid_t pid, int val
         (void) !send(c->fd, &r, sizeof(r), MSG_NOSIGNAL);
 }
 
-static void restore_oom_score_adj(const char *value)
-{
-        int fd;
-
-        if (!value || (fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)) < 0)
-                return;
-        (void) !write(fd, value, strlen(value));
-        close(fd);
-}
-
 void spawner_exec_detached(const SpawnCommand *cmd, const char *oom_score_adj)
 {
         sigset_t none;
@@ -88,7 +78,7 @@ void spawner_exec_detached(const SpawnCommand *cmd, const char *oom_score_adj)
         close_range(3, ~0U, 0);
         if (cmd->delay_s > 0)
                 sleep(cmd->delay_s);
-        restore_oom_score_adj(oom_score_adj);
+        runtime_restore_oom_score_adj(oom_score_adj);
         execv(cmd->argv[0], cmd->argv);
         _exit(127);
 }
