@@ -24,9 +24,9 @@ typedef enum {
 } NotifyMode;
 
 typedef enum {
-        SENDER_CHECK_RELAXED,   /* as strict: since senders are checked when their datagram
-                                 * arrives, one that cannot be identified is never relayed */
-        SENDER_CHECK_STRICT,    /* senders outside the container, or unidentified, are dropped */
+        SENDER_CHECK_RELAXED,   /* a sender gone before the kernel could tell where it was
+                                 * (Linux < 6.16) is relayed; one known to be outside is not */
+        SENDER_CHECK_STRICT,    /* ... is dropped too */
         SENDER_CHECK_OFF,       /* anyone who can reach the socket (conmon's behaviour) */
 } SenderCheck;
 

@@ -655,7 +655,7 @@ static gboolean start_spawner(Monitor *m, GError **error)
 
 static gboolean prepare_unit_cgroup(Monitor *m, GError **error)
 {
-        if (!m->cfg->vigil.unit_cgroup || m->cfg->exec || unit_cgroup_adopt(&m->json, m->cfg->bundle) == 0)
+        if (!m->cfg->vigil.unit_cgroup || m->cfg->exec || unit_cgroup_adopt(&m->json, m->cfg->bundle, spawner_pid(m->spawner)) == 0)
                 return TRUE;
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                     "Failed to put the container in this service's cgroup (--unit-cgroup, see above)");

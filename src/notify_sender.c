@@ -193,14 +193,18 @@ int container_identity_check_sender(const ContainerIdentity *id, pid_t pid, int 
 {
         int c;
 
+        uint64_t cgroup_id;
+
         if (pidfd < 0)
                 return container_identity_contains(id, pid);
         /* One ioctl for the usual sender: a process in the container's own cgroup. */
-        if (id->cgroup_id && pidfd_cgroup_id(pidfd) == id->cgroup_id)
+        cgroup_id = pidfd_cgroup_id(pidfd);
+        if (id->cgroup_id && cgroup_id == id->cgroup_id)
                 return 1;
         c = container_identity_contains(id, pid);
-        /* Read after the sender was reaped, /proc/PID may have been another process. */
+        /* Read after the sender was reaped, /proc/PID may have been another process.  Where
+         * the kernel still told its cgroup (6.16+), it was not the container's: outside. */
         if (pidfd_reaped(pidfd))
-                return -ESRCH;
+                return cgroup_id ? 0 : -ESRCH;
         return c;
 }

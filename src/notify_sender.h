@@ -14,7 +14,9 @@
  *    when it was read (pidfd_send_signal(0) fails once it is reaped).
  *
  * Without a pidfd (older kernels) /proc/PID is read as soon as the datagram is received.
- * In every case a sender whose identity cannot be established is not relayed: fail closed.
+ * A sender gone before it could be placed is "unverified" (-ESRCH): the relay's sender-check
+ * mode decides (relaxed relays it, strict drops it).  On 6.16+ that does not happen: a
+ * reaped sender whose cgroup id is not the container's is outside.
  * No state, no I/O beyond /proc and the pidfd; single-threaded.
  */
 #pragma once

@@ -41,11 +41,21 @@ static char *service_cgroup_dir(void)
         return g_str_equal(base, MONITOR_LEAF) ? g_path_get_dirname(dir) : g_steal_pointer(&dir);
 }
 
-static int move_self(const char *service_dir)
+/* Writes @pid ("0": ourselves) into @procs. */
+static int move_pid(const char *procs, pid_t pid)
+{
+        char text[16];
+        AutoFd fd = open(procs, O_WRONLY | O_CLOEXEC);
+
+        g_snprintf(text, sizeof(text), "%d", (int) pid);
+        return fd < 0 ? -errno : write_all(fd, text, strlen(text));
+}
+
+/* With @helper (the spawner): the unit's own cgroup must be left empty. */
+static int move_self(const char *service_dir, pid_t helper)
 {
         g_autofree char *leaf = g_build_filename(service_dir, MONITOR_LEAF, NULL);
         g_autofree char *procs = g_build_filename(leaf, "cgroup.procs", NULL);
-        AutoFd fd = -1;
         int r;
 
         if (mkdir(leaf, 0755) < 0 && errno != EEXIST) {
@@ -53,8 +63,9 @@ static int move_self(const char *service_dir)
                 log_error("--unit-cgroup: creating %s: %s", leaf, g_strerror(errno));
                 return r;
         }
-        fd = open(procs, O_WRONLY | O_CLOEXEC);
-        r = fd < 0 ? -errno : write_all(fd, "0", 1);
+        r = move_pid(procs, 0);
+        if (r == 0 && helper > 0)
+                r = move_pid(procs, helper);
         if (r < 0)
                 log_error("--unit-cgroup: moving vigil into %s: %s", leaf, g_strerror(-r));
         return r;
@@ -72,7 +83,7 @@ static int set_cgroups_path(JsonApi *j, JsonObject *root, gpointer path)
         return 0;
 }
 
-int unit_cgroup_adopt(JsonApi *j, const char *bundle)
+int unit_cgroup_adopt(JsonApi *j, const char *bundle, pid_t helper)
 {
         g_autofree char *dir = NULL;
         g_autofree char *path = NULL;
@@ -92,7 +103,7 @@ int unit_cgroup_adopt(JsonApi *j, const char *bundle)
         /* systemd >= 251 marks the cgroups it delegates. */
         if (getxattr(dir, "trusted.delegate", NULL, 0) < 0 && errno == ENODATA)
                 log_warning("--unit-cgroup: %s is not delegated; the unit needs Delegate=yes", dir);
-        if ((r = move_self(dir)) < 0)
+        if ((r = move_self(dir, helper)) < 0)
                 return r;
         path = g_build_filename(dir + strlen(CGROUP_ROOT), CONTAINER_LEAF, NULL);
         return bundle_config_edit(j, bundle, "--unit-cgroup", set_cgroups_path, path);
