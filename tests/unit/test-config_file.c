@@ -6,11 +6,14 @@
 
 #include "config_file.h"
 
-static char *scratch_file(const char *content)
+/* A vigil.conf under the build tree's scratch directory (never /tmp), replaced each time. */
+static char *scratch_file(const char *name, const char *content)
 {
-        g_autofree char *dir = g_dir_make_tmp("vigil-conf-XXXXXX", NULL);
-        char *path = g_build_filename(dir, "vigil.conf", NULL);
+        const char *dir = g_getenv("VIGIL_TEST_SCRATCH");
+        g_autofree char *base = g_build_filename(dir ? dir : "test-scratch-unit", "config_file", NULL);
+        char *path = g_build_filename(base, name, NULL);
 
+        g_assert_cmpint(g_mkdir_with_parents(base, 0755), ==, 0);
         g_assert_true(g_file_set_contents(path, content, -1, NULL));
         return path;
 }
@@ -42,7 +45,7 @@ static void test_defaults(void)
 
 static void test_precedence(void)
 {
-        g_autofree char *path = scratch_file("[notify]\nmode=ignore\nrate-limit=7\n[monitor]\nstart=yes\n"
+        g_autofree char *path = scratch_file("precedence.conf", "[notify]\nmode=ignore\nrate-limit=7\n[monitor]\nstart=yes\n"
                                              "[health]\ninterval=2m\ncmd=true\n");
         VigilSettings s = { 0 };
 
@@ -63,8 +66,8 @@ static void test_precedence(void)
 
 static void test_errors(void)
 {
-        g_autofree char *bad = scratch_file("[notify]\nmode=sometimes\n");
-        g_autofree char *broken = scratch_file("not a key file");
+        g_autofree char *bad = scratch_file("bad.conf", "[notify]\nmode=sometimes\n");
+        g_autofree char *broken = scratch_file("broken.conf", "not a key file");
         VigilSettings s = { 0 };
         g_autoptr(GError) e1 = NULL;
         g_autoptr(GError) e2 = NULL;
