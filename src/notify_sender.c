@@ -191,9 +191,8 @@ static gboolean pidfd_reaped(int pidfd)
 
 int container_identity_check_sender(const ContainerIdentity *id, pid_t pid, int pidfd)
 {
-        int c;
-
         uint64_t cgroup_id;
+        int c;
 
         if (pidfd < 0)
                 return container_identity_contains(id, pid);
@@ -202,9 +201,10 @@ int container_identity_check_sender(const ContainerIdentity *id, pid_t pid, int 
         if (id->cgroup_id && cgroup_id == id->cgroup_id)
                 return 1;
         c = container_identity_contains(id, pid);
-        /* Read after the sender was reaped, /proc/PID may have been another process.  Where
-         * the kernel still told its cgroup (6.16+), it was not the container's: outside. */
-        if (pidfd_reaped(pidfd))
+        /* Gone, or reaped by the time /proc/PID was read (then it may have been another
+         * process).  Where the kernel still told its cgroup (6.16+), that was not the
+         * container's: outside. */
+        if (c == -ESRCH || pidfd_reaped(pidfd))
                 return cgroup_id ? 0 : -ESRCH;
         return c;
 }

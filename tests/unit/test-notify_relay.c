@@ -109,7 +109,7 @@ static void test_sender_pidfd(void)
         /* Reaped since: whatever now answers at /proc/PID, it is not trusted.  Where the
          * kernel keeps its cgroup id (6.16+), that is not the container's: outside. */
         cgid = pidfd_cgroup_id(pidfd);
-        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, cgid ? 0 : -ESRCH);
+        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, (cgid ? 0 : -ESRCH));
         close(pidfd);
 
         /* Sent, exited and reaped before the datagram is read: its cgroup at exit decides. */
@@ -117,7 +117,7 @@ static void test_sender_pidfd(void)
         g_assert_cmpint(waitpid(child, NULL, 0), ==, child);
         receive_sender(sv[0], &pid, &pidfd);
         g_assert_cmpint(pid, ==, child);
-        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, pidfd_cgroup_id(pidfd) ? 0 : -ESRCH);
+        g_assert_cmpint(container_identity_check_sender(&id, pid, pidfd), ==, (pidfd_cgroup_id(pidfd) ? 0 : -ESRCH));
         if (cgid == 0 || pidfd_cgroup_id(pidfd) != cgid) {
                 g_test_message("no cgroup id of exited processes (Linux < 6.16)");
         } else {
@@ -133,12 +133,13 @@ static void test_sender_pidfd(void)
 
 /* --- the host link against a real socket ------------------------------------------------ */
 
+/* Under the build tree's scratch directory, never /tmp; sockets are unlinked before bind. */
 static char *scratch_path(const char *name)
 {
-        static char *dir;
+        const char *base = g_getenv("VIGIL_TEST_SCRATCH");
+        g_autofree char *dir = g_build_filename(base ? base : "test-scratch-unit", "notify_relay", NULL);
 
-        if (!dir)
-                dir = g_dir_make_tmp("vn-XXXXXX", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
         return g_build_filename(dir, name, NULL);
 }
 
