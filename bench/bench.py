@@ -235,7 +235,7 @@ class Bench:
         for a in exit_cmd[1:]:
             argv += ["--exit-command-arg", a]
         argv += list(extra_args)
-        env = dict(kv.split("=", 1) for kv in self.args.vigil_env) \
+        env = dict(kv.split("=", 1) for kv in getattr(self.args, "vigil_env", ())) \
             if monitor == self.args.vigil else {}
         return {"cid": cid, "rdir": rdir, "bundle": bundle, "exit_dir": exit_dir,
                 "log": log_path, "mon_pidfile": mon_pidfile, "argv": argv, "env": env}
