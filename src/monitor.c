@@ -627,9 +627,9 @@ static void on_spawned_exit(SpawnJob job, pid_t pid, int wstatus, gpointer data)
 }
 
 /*
- * The commands the run phase may start, fixed now.  Forked first thing after daemonising:
- * the spawner keeps a copy of every page the monitor writes later and that existed at the
- * fork, and there are the fewest now.
+ * The commands the run phase may start, fixed now, before the runtime runs and the relays
+ * allocate: the spawner keeps a copy of every page that existed at the fork and that the
+ * monitor writes later.
  */
 static gboolean start_spawner(Monitor *m, GError **error)
 {
@@ -702,7 +702,7 @@ static gboolean setup(Monitor *m, GError **error)
         sigset_t set;
         int r;
 
-        if (!become_daemon_child(m, error) || !start_spawner(m, error))
+        if (!become_daemon_child(m, error))
                 return FALSE;
         signals_monitor_set(&set);
         r = signal_watch_start(&m->signals, &set, on_signal, m);
@@ -711,7 +711,8 @@ static gboolean setup(Monitor *m, GError **error)
                             g_strerror(-r));
                 return FALSE;
         }
-        return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && open_notify(m, error) &&
+        return open_bundle_endpoints(m, error) && monitor_control_open(m, error) && start_spawner(m, error) &&
+               open_notify(m, error) &&
                prepare_unit_cgroup(m, error) && spawn_runtime(m, error);
 }
 
