@@ -2,14 +2,9 @@
 #include "health.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include "fdutil.h"
 #include "logging.h"
-#include "runtime.h"
 
 struct Health {
         const VigilConfig *cfg;
