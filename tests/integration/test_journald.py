@@ -8,6 +8,7 @@ Skipped unless VIGIL_PRIVATE_JOURNALD=1 (set by the wrapper).  Integrity workloa
 (512 + 512 MiB) from genstream."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -174,7 +175,52 @@ def test_journald_integrity(container):
             break
         time.sleep(0.5)
         _journal_sync()
-    assert sh.result() == exp
+    if sh.result() != exp:
+        pytest.fail("journal differs from genstream's output: %s" % _explain_mismatch(c.cid, "5", half, half))
+
+
+def _explain_mismatch(cid, seed, out_bytes, err_bytes):
+    """Where the journal first departs from genstream's output (regenerated on the host; it is
+    deterministic), with the entries there: a failure this rare must say what happened."""
+    d = os.path.join(SCRATCH, "journal-mismatch")
+    os.makedirs(d, exist_ok=True)
+    exp = {k: os.path.join(d, k) for k in ("stdout", "stderr")}
+    with open(exp["stdout"], "wb") as o, open(exp["stderr"], "wb") as e:
+        subprocess.run([streams.genstream_binary(SCRATCH), seed, out_bytes, err_bytes, os.path.join(d, "r")],
+                       stdout=o, stderr=e, check=True)
+    files = {k: open(v, "rb") for k, v in exp.items()}
+    try:
+        offset = {"stdout": 0, "stderr": 0}
+        prev = {}
+        found = []
+        p = subprocess.Popen(["journalctl", "-o", "export", "--no-pager", "CONTAINER_ID_FULL=" + cid],
+                             stdout=subprocess.PIPE)
+        for i, e in enumerate(streams.iter_journal_export(p.stdout)):
+            s = {b"6": "stdout", b"3": "stderr"}[e["PRIORITY"]]
+            msg, f = e["MESSAGE"], files[s]
+            f.seek(offset[s])
+            if f.read(len(msg)) != msg and s not in [x[0] for x in found]:
+                f.seek(max(0, offset[s] - len(msg)))
+                dup = prev.get(s) is not None and prev[s]["MESSAGE"] == msg
+                found.append((s, "entry %d at %s offset %d, %d bytes, partial=%s, equal to the previous "
+                              "%s entry: %s; this one %s; previous %s" % (
+                                  i, s, offset[s], len(msg), e.get("CONTAINER_PARTIAL_MESSAGE", b"-").decode(), s,
+                                  dup, _entry_id(e), _entry_id(prev.get(s)))))
+            offset[s] += len(msg)
+            prev[s] = e
+        p.wait(120)
+        return "; ".join(x[1] for x in found) or "no entry differs (lengths %s)" % offset
+    finally:
+        for f in files.values():
+            f.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _entry_id(e):
+    if e is None:
+        return "none"
+    return " ".join("%s=%s" % (k, e.get(k, b"-").decode()) for k in (
+        "__CURSOR", "__REALTIME_TIMESTAMP", "_SOURCE_REALTIME_TIMESTAMP", "_PID", "_TRANSPORT"))
 
 
 # --- podman --log-driver journald --------------------------------------------------------------
