@@ -6,7 +6,10 @@ The same sender (notifylat.c, static, in the busybox container) sends N datagram
 "READY=1\\nSTATUS=seq <i>" at RATE per second to /run/notify/notify.sock, which the
 monitor (--sdnotify-socket=HOST, podman's container mode) relays to HOST, where
 notifylat's receiver (SO_PASSCRED, as systemd) timestamps each arrival.  Both ends read
-CLOCK_MONOTONIC; latency = arrival - the sender's clock just before send(2).
+CLOCK_MONOTONIC; latency = arrival - the sender's clock just before send(2).  A second table
+ends the hop where the datagram reaches the host socket's queue (the kernel's SO_TIMESTAMPNS
+stamp, taken in the monitor's sendmsg): that leaves out the receiver's own wake-up, which is
+the same with or without a monitor, so it is the part of the hop a monitor adds.
 
   bare    the sender on the host, straight to HOST: one socket hop, no monitor
   vigil   through vigil's relay
@@ -118,10 +121,26 @@ class NotifyBench:
                 rec.kill()
                 rec.wait()
         sent = [int(x.split()[1]) for x in sent_out.splitlines() if x.strip()]
-        got = [int(x.split()[0]) for x in recv_out.splitlines() if x.strip()]
+        rows = [x.split() for x in recv_out.splitlines() if x.strip()]
+        got, enq = [int(x[0]) for x in rows], [int(x[2]) for x in rows]
         if len(sent) != n or len(got) != n:
             raise RuntimeError("%s: %d sent, %d received of %d" % (who, len(sent), len(got), n))
-        return [(g - s) / 1000.0 for s, g in zip(sent, got)][self.args.warmup:]
+        if not all(enq):
+            raise RuntimeError("%s: a datagram without its SO_TIMESTAMPNS stamp" % who)
+        w = self.args.warmup
+        return ([(g - s) / 1000.0 for s, g in zip(sent, got)][w:],
+                [(q - s) / 1000.0 for s, q in zip(sent, enq)][w:])
+
+
+def table(who, lat):
+    print("| path    | p50, us | p90, us | p99, us | max, us | p99 vs bare |")
+    print("|---------|---------|---------|---------|---------|-------------|")
+    base = percentile(lat["bare"], 99) if "bare" in lat else None
+    for w in who:
+        v = lat[w]
+        ratio = "%.2f" % (percentile(v, 99) / base) if base else "-"
+        print("| %-7s | %7.1f | %7.1f | %7.1f | %7.1f | %11s |" % (
+            w, statistics.median(v), percentile(v, 90), percentile(v, 99), max(v), ratio))
 
 
 def main():
@@ -148,12 +167,14 @@ def main():
     only = args.only.split(",") + (["vigil-b"] if args.vigil_b else [])
     who = [w for w in ("bare", "vigil", "vigil-b", "conmon") if w in only]
     lat = {w: [] for w in who}
+    latq = {w: [] for w in who}
     for r in range(args.rounds):
         for w in (who if r % 2 == 0 else list(reversed(who))):
-            vals = nb.one(w)
-            bench.log("  %-7s round %d: p50 %6.1f us  p99 %6.1f us  max %7.1f us" %
-                      (w, r, percentile(vals, 50), percentile(vals, 99), max(vals)))
+            vals, qvals = nb.one(w)
+            bench.log("  %-7s round %d: p50 %6.1f us  p99 %6.1f us  max %7.1f us; to the queue p99 %6.1f us" %
+                      (w, r, percentile(vals, 50), percentile(vals, 99), max(vals), percentile(qvals, 99)))
             lat[w] += vals
+            latq[w] += qvals
     print("sd-notify hop latency, %d datagrams x %d rounds at %d/s (first %d of each run left out)"
           % (args.count, args.rounds, args.rate, args.warmup))
     print("  vigil:   %s: %s" % (args.vigil, bench.version_of(args.vigil)))
@@ -162,22 +183,21 @@ def main():
     print("  conmon:  %s: %s" % (args.conmon, bench.version_of(args.conmon)))
     print("  kernel:  %s; load average %s" % (os.uname().release, " ".join(open("/proc/loadavg").read().split()[:3])))
     print()
-    print("| path    | p50, us | p90, us | p99, us | max, us | p99 vs bare |")
-    print("|---------|---------|---------|---------|---------|-------------|")
-    base = percentile(lat["bare"], 99) if "bare" in lat else None
-    for w in who:
-        v = lat[w]
-        ratio = "%.2f" % (percentile(v, 99) / base) if base else "-"
-        print("| %-7s | %7.1f | %7.1f | %7.1f | %7.1f | %11s |" % (
-            w, statistics.median(v), percentile(v, 90), percentile(v, 99), max(v), ratio))
+    print("Send to the host receiver's recvmsg (the receiver's wake-up included):")
+    table(who, lat)
+    print()
+    print("Send to the host socket's queue (the kernel's SO_TIMESTAMPNS stamp, taken in the")
+    print("monitor's sendmsg; bare: the sender's own send(2)):")
+    table(who, latq)
     print()
     print("monitor on-CPU time per datagram, us (median of runs): " + ", ".join(
         "%s %.1f" % (w, statistics.median(nb.cpu[w])) for w in who if nb.cpu.get(w)))
     if "vigil" in lat and "conmon" in lat:
         print()
-        print("vigil/conmon: p50 %.2f, p99 %.2f" % (
-            statistics.median(lat["vigil"]) / statistics.median(lat["conmon"]),
-            percentile(lat["vigil"], 99) / percentile(lat["conmon"], 99)))
+        for name, v in (("to recvmsg", lat), ("to the queue", latq)):
+            print("vigil/conmon, %s: p50 %.2f, p99 %.2f" % (
+                name, statistics.median(v["vigil"]) / statistics.median(v["conmon"]),
+                percentile(v["vigil"], 99) / percentile(v["conmon"], 99)))
 
 
 if __name__ == "__main__":

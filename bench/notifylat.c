@@ -8,8 +8,13 @@
  *                                  then, after 1 s (the harness reads the monitor's CPU time),
  *                                  one line "<i> <ns before sendmsg>" per datagram on stdout
  *   notifylat recv SOCKET N SECS   bind SOCKET (SO_PASSCRED, as systemd), receive N datagrams
- *                                  or stop after SECS, then "<ns after recvmsg> <bytes>" per
- *                                  datagram on stdout
+ *                                  or stop after SECS, then "<ns after recvmsg> <bytes> <ns at
+ *                                  enqueue>" per datagram on stdout
+ *
+ * "enqueue" is when the datagram reached the receiver's queue: the kernel's SO_TIMESTAMPNS
+ * stamp, taken in the last sender's sendmsg (the monitor's, or the bare sender's).  It is
+ * CLOCK_REALTIME and converted to CLOCK_MONOTONIC with the two clocks read side by side.  It
+ * leaves the receiver's own wake-up out, which the relay does not add to.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +34,27 @@ static int64_t now_ns(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+        return (int64_t) ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* The kernel's enqueue stamp of a received datagram, on CLOCK_MONOTONIC; 0 if there is none. */
+static int64_t enqueued_ns(struct msghdr *msg)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                        struct timespec stamp, real, mono;
+
+                        memcpy(&stamp, CMSG_DATA(c), sizeof(stamp));
+                        clock_gettime(CLOCK_REALTIME, &real);
+                        clock_gettime(CLOCK_MONOTONIC, &mono);
+                        return ts_ns(&mono) - (ts_ns(&real) - ts_ns(&stamp));
+                }
+        }
+        return 0;
 }
 
 static socklen_t address(struct sockaddr_un *sa, const char *path)
@@ -82,7 +108,7 @@ static int do_recv(const char *path, long n, int secs)
 {
         struct sockaddr_un sa;
         socklen_t len = address(&sa, path);
-        int64_t *got = calloc(n, sizeof(int64_t));
+        int64_t *got = calloc(n, sizeof(int64_t)), *enq = calloc(n, sizeof(int64_t));
         int *size = calloc(n, sizeof(int));
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
         int64_t deadline = now_ns() + (int64_t) secs * 1000000000;
@@ -90,6 +116,7 @@ static int do_recv(const char *path, long n, int secs)
 
         unlink(path);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0 ||
             bind(fd, (struct sockaddr *) &sa, len) < 0) {
                 perror("notifylat: bind");
                 return 1;
@@ -110,10 +137,11 @@ static int do_recv(const char *path, long n, int secs)
                 if (r < 0)
                         continue;
                 got[k] = now_ns();
+                enq[k] = enqueued_ns(&msg);
                 size[k++] = (int) r;
         }
         for (long i = 0; i < k; i++)
-                printf("%lld %d\n", (long long) got[i], size[i]);
+                printf("%lld %d %lld\n", (long long) got[i], size[i], (long long) enq[i]);
         unlink(path);
         return 0;
 }
