@@ -48,7 +48,8 @@ t0=$SECONDS
 	log "ERROR: dpkg-buildpackage failed (log: $out/build.log)"
 	exit 1
 }
-log "built in $((SECONDS - t0)) s: $(cd "$out" && ls ./*.deb | tr '\n' ' ')"
+debs=("$out"/*.deb)
+log "built in $((SECONDS - t0)) s: ${debs[*]##*/}"
 
 changes=$(ls "$out"/vigil_"$version"_*.changes)
 # --fail-on error: warnings are reported, not fatal.  Overrides would be in debian/.

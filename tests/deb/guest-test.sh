@@ -105,7 +105,9 @@ for f in /usr/bin/vigil /usr/bin/vigilctl "$vigil_conmon" /lib/systemd/system/vi
 	[ -e "$f" ] || fail "$f is not installed"
 done
 pass "the package installs the programs, the unit, the snippet, man pages, completion, docs"
-/usr/bin/vigil --version | grep -q '^vigil version' || fail "vigil --version"
+# Whole outputs, not piped into grep -q: with pipefail, an early exit of grep is a failure.
+version=$(/usr/bin/vigil --version)
+[[ $version == *"vigil version"* ]] || fail "vigil --version: $version"
 expect "monitor after install, not activated yet" "$(conmon_path)" /usr/bin/conmon
 
 # --- activate, with the documented command ------------------------------------------------------
@@ -114,7 +116,8 @@ activate=$(sed -n 's/^    \(ln -s .*\)$/\1/p' /usr/share/doc/vigil/README.Debian
 sh -c "$activate"
 pass "activated: $activate"
 expect "monitor after activation" "$(conmon_path)" "$vigil_conmon"
-podman info --format '{{.Host.Conmon.Version}}' | grep -q 'vigil version' || fail "podman info does not show vigil's version"
+version=$(podman info --format '{{.Host.Conmon.Version}}')
+[[ $version == *"vigil version"* ]] || fail "podman info does not show vigil's version: $version"
 pass "podman info shows vigil's version"
 
 # --- podman run, logs -----------------------------------------------------------------------------
@@ -157,7 +160,9 @@ apt-get purge -y -q vigil >/root/deb-test/purge.log 2>&1 || { cat /root/deb-test
 status=$(dpkg-query -W -f '${db:Status-Status}' vigil 2>/dev/null || true)
 [ -z "$status" ] || [ "$status" = not-installed ] || fail "dpkg still has vigil as $status"
 pass "apt-get purge vigil"
-[ ! -e "$link" ] && [ ! -L "$link" ] || fail "the activation link $link is left"
+if [ -e "$link" ] || [ -L "$link" ]; then
+	fail "the activation link $link is left"
+fi
 expect "monitor after the purge" "$(conmon_path)" /usr/bin/conmon
 left=""
 while read -r f; do

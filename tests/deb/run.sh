@@ -56,6 +56,7 @@ log "package built and checked in $((SECONDS - t0)) s: $deb"
 
 # --- 2. the Debian 12 root, cached ----------------------------------------------------------
 mirror_from_apt() {
+	# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
 	apt-get indextargets --format '$(REPO_URI) $(CODENAME) $(COMPONENT)' 'Created-By: Packages' 2>/dev/null |
 		awk -v suite="$suite" '$2 == suite && $3 == "main" { print $1; exit }'
 }
@@ -96,6 +97,7 @@ cp "$deb" "$here/guest-test.sh" "$run/"
 
 t2=$SECONDS
 r=0
+# shellcheck disable=SC2016 # the inner script gets its values as arguments
 unshare --mount --pid --fork --propagation private \
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 	bash -euo pipefail -c '
