@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # run.sh BUILD_DIR SOURCE_DIR: the Debian package, built and installed in a fresh Debian 12 root.
 #
-#  1. contrib/build-deb.sh builds the .deb from SOURCE_DIR into BUILD_DIR/deb and runs lintian
-#     (an error fails the test).
-#  2. A Debian 12 root with podman is made by debootstrap, once, from the mirror the host's apt
+#  1. A Debian 12 root with podman is made by debootstrap, once, from the mirror the host's apt
 #     uses, and kept in BUILD_DIR/deb-test/root (rebuilt when the package list below changes).
+#  2. contrib/build-deb.sh builds the .deb from SOURCE_DIR into BUILD_DIR/deb and runs lintian
+#     (an error fails the test).
 #  3. Each run works on an overlay over that root, in a private mount and pid namespace
 #     (unshare; chroot, no systemd in the root): guest-test.sh installs the .deb with apt,
 #     activates the containers.conf snippet as README.Debian says, checks that podman's run,
@@ -48,13 +48,7 @@ safe_rm() {
 	rm -rf --one-file-system "$d"
 }
 
-# --- 1. the package -------------------------------------------------------------------------
-t0=$SECONDS
-"$src/contrib/build-deb.sh" "$build"
-deb=$(ls "$build"/deb/vigil_*_"$(dpkg --print-architecture)".deb)
-log "package built and checked in $((SECONDS - t0)) s: $deb"
-
-# --- 2. the Debian 12 root, cached ----------------------------------------------------------
+# --- 1. the Debian 12 root, cached (first: without a mirror there is nothing to build for) ---
 mirror_from_apt() {
 	# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
 	apt-get indextargets --format '$(REPO_URI) $(CODENAME) $(COMPONENT)' 'Created-By: Packages' 2>/dev/null |
@@ -88,6 +82,12 @@ else
 	echo "$stamp" >"$work/root.stamp"
 	log "debootstrap took $((SECONDS - t1)) s"
 fi
+
+# --- 2. the package -------------------------------------------------------------------------
+t0=$SECONDS
+"$src/contrib/build-deb.sh" "$build"
+deb=$(ls "$build"/deb/vigil_*_"$(dpkg --print-architecture)".deb)
+log "package built and checked in $((SECONDS - t0)) s: $deb"
 
 # --- 3. install, use, purge, in an overlay over the root ------------------------------------
 run=$work/run
