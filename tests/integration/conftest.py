@@ -119,7 +119,4 @@ def podman_alt(env):
     root = tp.podman_root("pm-alt")
     p = tp.Podman(env.monitor, root, os.path.join(env.rootfs.dir, "rootfs"))
     yield p
-    p.cleanup()
-    tp._unmount_under(os.path.realpath(p.root))
-    if os.path.islink(p.root):
-        os.unlink(p.root)
+    p.close()

@@ -450,15 +450,14 @@ def npodman(env, notifier):
     import shutil
     if not shutil.which("podman"):
         pytest.skip("podman not installed")
-    from test_podman import Podman, _unmount_under, podman_root
+    from test_podman import Podman, podman_root
     root = podman_root("podman-notify")
     rootfs = os.path.join(root, "rootfs-notify")
     subprocess.run(["cp", "-a", os.path.join(env.rootfs.dir, "rootfs"), rootfs], check=True, timeout=60)
     nh.install_notifier(notifier, rootfs)
     p = Podman(env.monitor, root, rootfs)
     yield p
-    p.cleanup()
-    _unmount_under(os.path.realpath(p.root))
+    p.close()
 
 
 def podman_notify(p, rec, *args, timeout=60):

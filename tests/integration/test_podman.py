@@ -116,6 +116,13 @@ runroot = "{root}/runroot"
         self.names.append(n)
         return n
 
+    def close(self):
+        """The fixture's end: the test's containers, the store's mounts, the short runroot link."""
+        self.cleanup()
+        _unmount_under(os.path.realpath(self.root))
+        if os.path.islink(self.root):
+            os.unlink(self.root)
+
     def cleanup(self):
         if self.names:
             try:
@@ -130,10 +137,7 @@ def podman(env, tmp_path_factory):
         pytest.skip("podman not installed")
     p = Podman(env.monitor, podman_root(), os.path.join(env.rootfs.dir, "rootfs"))
     yield p
-    p.cleanup()
-    _unmount_under(os.path.realpath(p.root))
-    if os.path.islink(p.root):
-        os.unlink(p.root)
+    p.close()
 
 
 def test_podman_uses_monitor(podman):
