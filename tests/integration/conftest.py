@@ -10,6 +10,7 @@ Environment:
                        override the detection (`--version` has a line starting with
                        "vigil"), e.g. to see which vigil-only expectations conmon fails
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +25,26 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.path.abspath(os.environ.get("VIGIL_BUILD_DIR", os.path.join(REPO, "build")))
 SCRATCH = os.path.join(BUILD_DIR, "test-scratch")
 MONITOR = os.path.abspath(os.environ.get("VIGIL_TEST_MONITOR", os.path.join(BUILD_DIR, "conmon")))
+
+
+def _registry_dir():
+    """Monitors and vigilctl use SCRATCH/registry, never /run/vigil: monitor_env() and Podman's
+    conmon_env_vars pass it on, and vigilctl inherits it.  Its entries are meant to be short
+    socket addresses (<dir>/<64 hex>.sock within sun_path's 107 bytes): a deep build tree is
+    reached through a symlink in /run, as podman_root() does."""
+    real = os.path.join(SCRATCH, "registry")
+    os.makedirs(real, exist_ok=True)
+    if len(real) + len("/by-name/") + 64 + len(".sock") <= 107:
+        return real, None
+    link = "/run/vigil-it-reg-%s" % hashlib.sha256(real.encode()).hexdigest()[:8]
+    if os.path.islink(link):
+        os.unlink(link)
+    os.symlink(real, link)
+    return link, real
+
+
+m.REGISTRY_DIR, _REGISTRY_REAL = _registry_dir()
+os.environ["VIGIL_REGISTRY_DIR"] = m.REGISTRY_DIR
 
 
 def pytest_configure(config):
@@ -92,6 +113,16 @@ def env(monitor_path, tmp_path_factory):
     yield e
     for c in e.containers:
         c.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registry_dir():
+    """The suite's registry, emptied at the end: entries of monitors a test SIGKILLed on
+    purpose stay until a client notices them."""
+    yield m.REGISTRY_DIR
+    shutil.rmtree(_REGISTRY_REAL or m.REGISTRY_DIR, ignore_errors=True)
+    if _REGISTRY_REAL and os.path.islink(m.REGISTRY_DIR):
+        os.unlink(m.REGISTRY_DIR)
 
 
 @pytest.fixture
