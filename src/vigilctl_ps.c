@@ -203,12 +203,15 @@ static void print_table(GPtrArray *cells, guint ncols)
                         width[c] = MAX(width[c], g_utf8_strlen(((char **) cells->pdata[i])[c], -1));
         for (guint i = 0; i < cells->len; i++) {
                 char **row = cells->pdata[i];
+                g_autoptr(GString) line = g_string_new(NULL);
                 for (guint c = 0; c < ncols; c++) {
                         /* Padding by characters: printf's width counts bytes. */
                         gsize pad = c + 1 < ncols ? width[c] - g_utf8_strlen(row[c], -1) + 2 : 0;
-                        printf("%s%*s", row[c], (int) pad, "");
+                        g_string_append_printf(line, "%s%*s", row[c], (int) pad, "");
                 }
-                printf("\n");
+                while (line->len && line->str[line->len - 1] == ' ')
+                        g_string_truncate(line, line->len - 1);
+                printf("%s\n", line->str);
         }
 }
 
