@@ -90,6 +90,7 @@ int registry_register(Registration *reg, const char *dir, const char *id, const 
         g_autofree char *by_name = g_build_filename(dir, REGISTRY_BY_NAME, NULL);
         g_autofree char *id_file = g_strconcat(id ? id : "", REGISTRY_SUFFIX, NULL);
         g_autofree char *abs_target = NULL;
+        struct stat st;
         int r;
 
         if (!registry_key_valid(id) || (name && !registry_key_valid(name)))
@@ -97,6 +98,10 @@ int registry_register(Registration *reg, const char *dir, const char *id, const 
         /* The link is followed from <dir>, so a relative socket path must be made absolute. */
         abs_target = g_path_is_absolute(socket_path) ? g_strdup(socket_path)
                                                      : g_canonicalize_filename(socket_path, NULL);
+        if (stat(abs_target, &st) < 0)
+                return -errno;
+        reg->dev = st.st_dev;
+        reg->ino = st.st_ino;
         r = make_dir(dir);
         if (r < 0)
                 return r;
@@ -141,10 +146,23 @@ static void unlink_if_links_to(const char *path, const char *target)
                 (void) unlink(path);
 }
 
+/* Where @path leads is our socket, or nothing any more: not a newer monitor's socket. */
+static gboolean leads_to_ours(const Registration *reg, const char *path)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return errno == ENOENT;
+        return st.st_dev == reg->dev && st.st_ino == reg->ino;
+}
+
 void registry_unregister(Registration *reg)
 {
-        unlink_if_links_to(reg->name_path, reg->name_target);
-        unlink_if_links_to(reg->id_path, reg->id_target);
+        /* The name first: it leads through the id entry. */
+        if (reg->name_path && leads_to_ours(reg, reg->name_path))
+                unlink_if_links_to(reg->name_path, reg->name_target);
+        if (reg->id_path && leads_to_ours(reg, reg->id_path))
+                unlink_if_links_to(reg->id_path, reg->id_target);
         g_clear_pointer(&reg->id_path, g_free);
         g_clear_pointer(&reg->id_target, g_free);
         g_clear_pointer(&reg->name_path, g_free);

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/types.h>
 
 #define REGISTRY_SUFFIX ".sock"
 #define REGISTRY_BY_NAME "by-name"
@@ -42,26 +43,33 @@ gboolean registry_key_valid(const char *key);
  */
 char *registry_parse_entry(const char *filename);
 
-/* A monitor's registration, for removing exactly what it created. */
+/*
+ * A monitor's registration, for removing exactly what it created.  The link's text alone
+ * cannot tell: the next monitor of the same container (podman restart) links the same id to
+ * the same bundle socket, bound anew.  The socket's inode tells.
+ */
 typedef struct {
         char *id_path;          /* <dir>/<id>.sock, NULL when not registered */
         char *id_target;        /* what it links to */
         char *name_path;        /* <dir>/by-name/<name>.sock, or NULL */
         char *name_target;
+        dev_t dev;              /* the socket's */
+        ino_t ino;
 } Registration;
 
 #define REGISTRATION_NULL { 0 }
 
 /**
  * registry_register() - link <dir>/<id>.sock (and by-name/<name>.sock when @name is not NULL)
- * to the socket at @socket_path, creating @dir (0755 under root, 0700 otherwise).  An entry
- * already there is replaced: the id is ours now.  @reg must be REGISTRATION_NULL.
+ * to the socket at @socket_path, which must exist, creating @dir (0755 under root, 0700
+ * otherwise).  An entry already there is replaced: the id is ours now.  @reg must be
+ * REGISTRATION_NULL.
  * Return: 0, -EINVAL for an id or name that cannot be a file name, or -errno.
  */
 int registry_register(Registration *reg, const char *dir, const char *id, const char *name,
                       const char *socket_path);
 
-/* Remove the entries, unless a newer monitor has replaced them since. */
+/* Remove the entries, unless a newer monitor has replaced them (or the socket) since. */
 void registry_unregister(Registration *reg);
 
 /**
