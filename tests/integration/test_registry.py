@@ -287,3 +287,17 @@ def test_default_registry_location(container):
     finally:
         if not existed:
             shutil.rmtree("/run/vigil", ignore_errors=True)
+
+
+def test_wait_ready_healthy_mode_without_a_host(container):
+    """Healthy mode: ready means the first passing health check, and the monitor decides
+    that itself, so it needs no sd-notify socket anywhere (no host, nothing in the bundle)."""
+    c = container(["sh", "-c", "sleep 1; touch /tmp/ok; sleep 60"])
+    c.create(extra_env={"VIGIL_SDNOTIFY_MODE": "healthy", "VIGIL_HEALTH_CMD": "test -e /tmp/ok",
+                        "VIGIL_HEALTH_INTERVAL": "200ms"})
+    c.start()
+    r = vigilctl("wait", "--ready", c.name, "--timeout", "30s")
+    assert r.returncode == 0, r.stderr
+    st = json.loads(vigilctl("--json", "state", c.name).stdout)
+    assert st["health"]["status"] == "healthy" and st["notify"]["ready"] is True
+    assert os.path.exists(os.path.join(c.bundle, "rootfs", "tmp", "ok"))
