@@ -139,3 +139,22 @@ def test_readiness_gate_orders_two_containers(pm, notifier):
     assert r.returncode == 0 and r.out == "app-started\n"
     assert "db-up" in pm("logs", db, check=True).err
     pm("rm", "-f", "-t", "0", db, check=True)
+
+
+def test_podman_restart_keeps_the_entry(pm):
+    """Each new monitor registers the same id and name, linked to the same bundle socket, and
+    the entries stay with the newest.  (podman 4.3.1 lets the old monitor finish first, so
+    this passes without the inode check too; test-registry covers the overlap.)"""
+    n, cid = run_d(pm, "sleep", "60")
+    old = int(pm("inspect", "--format", "{{.State.ConmonPid}}", n, check=True).out)
+    for _ in range(3):
+        pm("restart", "-t", "0", n, check=True)
+    new = int(pm("inspect", "--format", "{{.State.ConmonPid}}", n, check=True).out)
+    assert new != old
+    m.wait_for(lambda: not m.pid_alive(old), 15, what="the old monitor to exit")
+    assert os.path.islink(id_entry(cid)) and os.path.islink(name_entry(n))
+    r = vigilctl("--json", "state", n)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)
+    assert st["monitor_pid"] == new and st["status"] == "running"
+    pm("rm", "-f", "-t", "0", n, check=True)
