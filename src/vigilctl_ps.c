@@ -200,7 +200,7 @@ static void print_table(GPtrArray *cells, guint ncols)
 
         for (guint i = 0; i < cells->len; i++)
                 for (guint c = 0; c < ncols; c++)
-                        width[c] = MAX(width[c], g_utf8_strlen(((char **) cells->pdata[i])[c], -1));
+                        width[c] = MAX(width[c], (gsize) g_utf8_strlen(((char **) cells->pdata[i])[c], -1));
         for (guint i = 0; i < cells->len; i++) {
                 char **row = cells->pdata[i];
                 g_autoptr(GString) line = g_string_new(NULL);
