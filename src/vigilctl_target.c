@@ -181,7 +181,7 @@ int target_open(const Ctl *ctl, const char *arg, Conn *conn)
         if (access(arg, F_OK) == 0)
                 return open_path(arg, conn);
         if (!ctl->registry_dir)
-                fail("no container \"%s\": registration is off here and it is no path", arg);
+                fail("no container \"%s\": it is no path, and there is no registry to look names up in", arg);
         else
                 fail("no container with the name, id or id prefix \"%s\" (registry %s)", arg, ctl->registry_dir);
         return CTL_EXIT_UNKNOWN;
