@@ -38,7 +38,9 @@ static char *exec_socket_path(const VigilConfig *cfg)
 
         if (!exec_dir || !registry_key_valid(session))
                 return NULL;
-        if (g_mkdir_with_parents(exec_dir, geteuid() == 0 ? 0755 : 0700) < 0) {
+        /* As registry.c: the registry itself, not its parents. */
+        if ((mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) ||
+            (mkdir(exec_dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)) {
                 log_warning("cannot create the registry directory %s: %s", exec_dir, g_strerror(errno));
                 return NULL;
         }

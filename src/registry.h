@@ -62,7 +62,7 @@ typedef struct {
 /**
  * registry_register() - link <dir>/<id>.sock (and by-name/<name>.sock when @name is not NULL)
  * to the socket at @socket_path, which must exist, creating @dir (0755 under root, 0700
- * otherwise).  An entry already there is replaced: the id is ours now.  @reg must be
+ * otherwise; its parent must exist).  An entry already there is replaced: the id is ours now.  @reg must be
  * REGISTRATION_NULL.
  * Return: 0, -EINVAL for an id or name that cannot be a file name, or -errno.
  */
