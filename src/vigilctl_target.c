@@ -34,16 +34,14 @@ static char *link_target(const char *path)
         return g_strdup(buf);
 }
 
-/* Connects to the entry @path; removes it when stale.  Return: 0, or -errno. */
+/* Connects to the entry @path; removes it when it is a stale link (a socket bound there
+ * directly, with --control-socket, is not ours to remove).  Return: 0, or -errno. */
 static int open_entry(const Ctl *ctl, const char *path, Conn *conn)
 {
         g_autofree char *target = link_target(path);
-        int r;
+        int r = conn_open(conn, path);
 
-        if (!target)
-                return -errno;
-        r = conn_open(conn, path);
-        if (is_stale(r))
+        if (target && is_stale(r))
                 registry_remove_stale(ctl->registry_dir, path, target);
         return r;
 }

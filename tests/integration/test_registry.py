@@ -301,3 +301,24 @@ def test_wait_ready_healthy_mode_without_a_host(container):
     st = json.loads(vigilctl("--json", "state", c.name).stdout)
     assert st["health"]["status"] == "healthy" and st["notify"]["ready"] is True
     assert os.path.exists(os.path.join(c.bundle, "rootfs", "tmp", "ok"))
+
+
+def test_socket_bound_in_the_registry_is_found_and_kept(container):
+    """--control-socket may put a socket in the registry itself: found by its name there, and
+    never removed as stale by a client (it is no link of ours)."""
+    c = container(["sleep", "60"])
+    os.makedirs(m.REGISTRY_DIR, exist_ok=True)
+    sock = os.path.join(m.REGISTRY_DIR, "bound-" + os.urandom(4).hex() + ".sock")
+    c.opts += ["--control-socket", sock]
+    c.create()
+    c.start()
+    key = os.path.basename(sock)[:-len(".sock")]
+    r = vigilctl("--json", "state", key)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["pid"] == c.container_pid
+    os.kill(c.monitor_pid, signal.SIGKILL)
+    c.wait_monitor_gone()
+    assert vigilctl("state", key).returncode == 3
+    assert vigilctl("ps").returncode == 0
+    assert os.path.exists(sock)
+    os.unlink(sock)
