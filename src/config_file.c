@@ -71,6 +71,11 @@ static const Setting settings[] = {
           "Rotate the k8s-file log at its size limit, as --log-rotate" },
         { "log", "max-files", "VIGIL_LOG_MAX_FILES", NULL, TYPE_UINT, F(log_max_files), "1",
           "Rotated files kept, as --log-max-files" },
+        { "registry", "dir", "VIGIL_REGISTRY_DIR", "registry-dir", TYPE_STRING, F(registry_dir), NULL,
+          "Where monitors register for discovery (default /run/vigil, rootless $XDG_RUNTIME_DIR/vigil; "
+          "none: off)" },
+        { "registry", "exec", "VIGIL_REGISTRY_EXEC", "registry-exec", TYPE_BOOL, F(registry_exec), "false",
+          "Exec sessions register too, as exec/<session>.sock" },
 };
 
 G_STATIC_ASSERT(G_N_ELEMENTS(settings) <= SETTINGS_COUNT);
@@ -332,6 +337,7 @@ GOptionGroup *config_file_option_group(VigilSettings *s)
 void config_file_clear(VigilSettings *s)
 {
         g_clear_pointer(&s->health_cmd, g_free);
+        g_clear_pointer(&s->registry_dir, g_free);
         for (size_t i = 0; i < SETTINGS_COUNT; i++)
                 g_clear_pointer(&s->cli[i], g_free);
 }

@@ -36,7 +36,7 @@ typedef enum {
         SECCOMP_MODE_OFF,       /* no filter, no capabilities dropped */
 } SeccompMode;
 
-#define SETTINGS_COUNT 19
+#define SETTINGS_COUNT 21
 
 typedef struct {
         NotifyMode notify_mode;
@@ -58,6 +58,8 @@ typedef struct {
         int health_watchdog;            /* -1: when systemd gave us WATCHDOG_USEC */
         gboolean log_rotate;            /* --log-rotate for engines that cannot pass it */
         unsigned log_max_files;         /* --log-max-files, likewise */
+        char *registry_dir;             /* registry.h: NULL for the default, "none": off */
+        gboolean registry_exec;         /* exec sessions register too */
 
         char *cli[SETTINGS_COUNT];      /* raw command-line values, NULL when not given */
 } VigilSettings;

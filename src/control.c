@@ -425,12 +425,16 @@ ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, g
 
 void control_server_emit(ControlServer *s, const ControlEvent *event)
 {
+        gboolean ready = g_str_equal(event->type, "ready");
+
         if (!s || s->waiting == 0)
                 return;
         for (guint i = 0; i < s->clients->len; i++) {
                 ControlClient *c = g_ptr_array_index(s->clients, i);
                 if (c->pending == CALL_SUBSCRIBE)
                         control_varlink_send_event(c, event, FALSE);
+                else if (c->pending == CALL_WAIT_READY && ready)
+                        control_varlink_send_ready(c);
         }
         server_reap(s);
 }

@@ -156,7 +156,8 @@ ControlServer *control_server_new(const char *path, const ControlOps *ops, gpoin
 ControlServer *control_server_new_for_fd(int listen_fd, const ControlOps *ops, gpointer data, JsonApi *json,
                                          const ControlLimits *limits);
 
-/* Send @event to every subscriber.  Cheap (nothing is built) when nobody subscribed. */
+/* Send @event to every subscriber; a "ready" event also answers every WaitReady.  Cheap
+ * (nothing is built) when nobody subscribed or waits. */
 void control_server_emit(ControlServer *s, const ControlEvent *event);
 
 /*

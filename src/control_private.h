@@ -12,6 +12,7 @@ typedef enum {
         CALL_NONE,
         CALL_WAIT,              /* waiting for the container's exit */
         CALL_SUBSCRIBE,         /* receiving events */
+        CALL_WAIT_READY,        /* waiting for READY=1 (or the exit, an error then) */
 } PendingCall;
 
 typedef struct ControlClient {
@@ -68,8 +69,10 @@ gboolean control_client_fail(ControlClient *c, const char *why);
 gboolean control_varlink_dispatch(ControlClient *c, const char *msg, size_t len);
 /* Send @event to @c, a subscriber. */
 gboolean control_varlink_send_event(ControlClient *c, const ControlEvent *event, gboolean final);
-/* Answer @c's Wait or Subscribe now that the container has exited. */
+/* Answer @c's Wait, WaitReady or Subscribe now that the container has exited. */
 gboolean control_varlink_send_exit(ControlClient *c);
+/* Answer @c's WaitReady: the container is ready. */
+gboolean control_varlink_send_ready(ControlClient *c);
 /* Tell a client whose call can never be answered (the monitor exits first). */
 gboolean control_varlink_send_gone(ControlClient *c);
 

@@ -134,6 +134,10 @@ static const char monitor_description[] =
         "# it already has.\n"
         "method Wait() -> (exit_code: int, signal: int, oom: bool, finished: string)\n"
         "\n"
+        "# Returns once the container has sent READY=1 (in healthy mode: has passed its first\n"
+        "# health check); at once if it has.  status: its last STATUS= text.\n"
+        "method WaitReady() -> (status: ?string)\n"
+        "\n"
         "# Sends a signal to the container's process (0 checks that it exists).\n"
         "method Kill(signal: int) -> ()\n"
         "\n"
@@ -156,6 +160,12 @@ static const char monitor_description[] =
         "\n"
         "# errno and its text; path: the file that failed, where there is one.\n"
         "error OperationFailed (errno: int, message: string, path: ?string)\n"
+        "\n"
+        "# WaitReady: the container exited before it was ready.\n"
+        "error ExitedBeforeReady (exit_code: int, signal: int)\n"
+        "\n"
+        "# WaitReady: nothing can tell readiness (no sd-notify relay for this container).\n"
+        "error NoNotify (message: string)\n"
         "\n"
         "# The monitor is exiting without an exit status to report (the runtime failed).\n"
         "error NoExitStatus (message: string)\n"
@@ -444,6 +454,15 @@ static JsonObject *wait_result(JsonApi *j, const ControlState *st)
         return o;
 }
 
+static gboolean send_exited_before_ready(ControlClient *c, JsonApi *j, const ControlState *st)
+{
+        JsonObject *params = j->object_new();
+
+        j->object_set_int_member(params, "exit_code", st->exited ? st->exit_code : -1);
+        j->object_set_int_member(params, "signal", st->signal);
+        return send_error(c, j, CONTROL_INTERFACE ".ExitedBeforeReady", params);
+}
+
 gboolean control_varlink_send_exit(ControlClient *c)
 {
         ControlServer *s = c->server;
@@ -458,7 +477,30 @@ gboolean control_varlink_send_exit(ControlClient *c)
         s->ops->get_state(s->data, &st);
         if (call == CALL_WAIT)
                 return send_reply(c, j, wait_result(j, &st), FALSE);
+        if (call == CALL_WAIT_READY)
+                return send_exited_before_ready(c, j, &st);
         return send_reply(c, j, exit_event(j, &st), FALSE);
+}
+
+static JsonObject *ready_result(JsonApi *j, const ControlState *st)
+{
+        JsonObject *o = j->object_new();
+
+        set_str(j, o, "status", st->notify.status);
+        return o;
+}
+
+gboolean control_varlink_send_ready(ControlClient *c)
+{
+        ControlServer *s = c->server;
+        ControlState st = { 0 };
+        gboolean oneway = c->pending_oneway;
+
+        control_client_call_done(c);
+        if (oneway)
+                return TRUE;
+        s->ops->get_state(s->data, &st);
+        return send_reply(c, s->json, ready_result(s->json, &st), FALSE);
 }
 
 gboolean control_varlink_send_gone(ControlClient *c)
@@ -564,6 +606,28 @@ static gboolean m_wait(Call *call)
         return TRUE;
 }
 
+static gboolean m_wait_ready(Call *call)
+{
+        ControlClient *c = call->client;
+        ControlServer *s = c->server;
+        ControlState st = { 0 };
+
+        s->ops->get_state(s->data, &st);
+        if (st.notify.enabled && st.notify.ready && !s->exited)
+                return reply(call, ready_result(call->j, &st));
+        if (s->exited)
+                return call->oneway || send_exited_before_ready(c, call->j, &st);
+        if (!st.notify.enabled)
+                return reply_error(call, CONTROL_INTERFACE ".NoNotify", "message",
+                                   "the container has no sd-notify socket to report readiness through");
+        if (s->waiting >= s->limits.waiting_max)
+                return reply_too_many_waiters(call);
+        c->pending = CALL_WAIT_READY;
+        c->pending_oneway = call->oneway;
+        s->waiting++;
+        return TRUE;
+}
+
 static gboolean m_subscribe(Call *call)
 {
         ControlClient *c = call->client;
@@ -635,6 +699,7 @@ static const Method methods[] = {
           { { "interface", PARAM_STRING }, { NULL } } },
         { CONTROL_INTERFACE ".GetState", m_get_state, { { NULL } } },
         { CONTROL_INTERFACE ".Wait", m_wait, { { NULL } } },
+        { CONTROL_INTERFACE ".WaitReady", m_wait_ready, { { NULL } } },
         { CONTROL_INTERFACE ".Kill", m_kill, { { "signal", PARAM_INT }, { NULL } } },
         { CONTROL_INTERFACE ".Resize", m_resize, { { "rows", PARAM_INT }, { "cols", PARAM_INT }, { NULL } } },
         { CONTROL_INTERFACE ".ReopenLog", m_reopen_log, { { NULL } } },

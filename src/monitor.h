@@ -24,6 +24,7 @@
 #include "json_lazy.h"
 #include "notify.h"
 #include "oom.h"
+#include "registry.h"
 #include "options.h"
 #include "signals.h"
 #include "spawner.h"
@@ -79,6 +80,7 @@ typedef struct {
 
         /* the control socket (monitor_control.c); times are CLOCK_REALTIME, 0 until then */
         ControlServer *control;
+        Registration registration; /* the control socket's entry in the registry (registry.h) */
         gint64 created_usec;    /* the container's pid was reported */
         gint64 started_usec;    /* its process left the runtime's init */
         gint64 finished_usec;   /* it was reaped */

@@ -29,15 +29,51 @@
 #include "logging.h"
 
 
+/* An exec session asked to register ([registry] exec) has its socket in the registry itself. */
+static char *exec_socket_path(const VigilConfig *cfg)
+{
+        g_autofree char *dir = cfg->vigil.registry_exec ? registry_dir(cfg->vigil.registry_dir) : NULL;
+        g_autofree char *exec_dir = dir ? g_build_filename(dir, REGISTRY_EXEC, NULL) : NULL;
+        const char *session = cfg->cuuid ? cfg->cuuid : cfg->cid;
+
+        if (!exec_dir || !registry_key_valid(session))
+                return NULL;
+        /* As registry.c: the registry itself, not its parents. */
+        if ((mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) ||
+            (mkdir(exec_dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)) {
+                log_warning("cannot create the registry directory %s: %s", exec_dir, g_strerror(errno));
+                return NULL;
+        }
+        return g_strconcat(exec_dir, "/", session, REGISTRY_SUFFIX, NULL);
+}
+
 /* The socket's path, or NULL when there is none (--control-socket none, or an exec session
  * without an explicit path: its bundle is the container's, whose monitor owns vigil.sock). */
 static char *control_socket_path(const VigilConfig *cfg)
 {
         if (cfg->control_socket)
                 return g_str_equal(cfg->control_socket, "none") ? NULL : g_strdup(cfg->control_socket);
-        if (cfg->exec || !cfg->bundle)
+        if (cfg->exec)
+                return exec_socket_path(cfg);
+        if (!cfg->bundle)
                 return NULL;
         return g_build_filename(cfg->bundle, VIGIL_CONTROL_SOCKET_NAME, NULL);
+}
+
+/* Discovery (registry.h): a convenience, so a failure is reported and the container runs on. */
+static void register_control_socket(Monitor *m, const char *path)
+{
+        const VigilConfig *cfg = m->cfg;
+        g_autofree char *dir = registry_dir(cfg->vigil.registry_dir);
+        int r;
+
+        /* An exec session that registers has its socket in the registry already. */
+        if (!dir || cfg->exec)
+                return;
+        r = registry_register(&m->registration, dir, cfg->cid, cfg->name && *cfg->name ? cfg->name : NULL, path);
+        if (r < 0)
+                log_warning("cannot register container %s in %s: %s", cfg->cid ? cfg->cid : "?", dir,
+                            r == -EINVAL ? "its id or name cannot be a file name" : g_strerror(-r));
 }
 
 static gboolean exe_identity(pid_t pid, dev_t *ret_dev, ino_t *ret_ino)
@@ -371,8 +407,10 @@ gboolean monitor_control_open(Monitor *m, GError **error)
         if (!path)
                 return TRUE;
         m->control = control_server_new(path, &monitor_control_ops, m, &m->json, NULL, &local);
-        if (m->control)
+        if (m->control) {
+                register_control_socket(m, path);
                 return TRUE;
+        }
         /* Only a socket the caller asked for by name is worth failing the container for. */
         if (m->cfg->control_socket) {
                 g_propagate_error(error, g_steal_pointer(&local));
@@ -399,5 +437,7 @@ void monitor_control_exited(Monitor *m)
 void monitor_control_close(Monitor *m)
 {
         stop_start_watch(m);
+        /* Before the socket goes: an entry never outlives what it leads to. */
+        registry_unregister(&m->registration);
         g_clear_pointer(&m->control, control_server_free);
 }

@@ -83,7 +83,14 @@ int notify_new(const VigilConfig *cfg, Spawner *spawner, Notify **ret)
         /* Never for the runtime (it would proxy and block in start), nor for the exit command. */
         g_unsetenv("NOTIFY_SOCKET");
         host = cfg->sdnotify_socket && *cfg->sdnotify_socket ? cfg->sdnotify_socket : env_socket;
-        if (cfg->exec || !host || !*host || cfg->vigil.notify_mode == NOTIFY_MODE_IGNORE)
+        if (host && !*host)
+                host = NULL;
+        if (cfg->exec || cfg->vigil.notify_mode == NOTIFY_MODE_IGNORE)
+                return 0;
+        /* No host (podman outside systemd): readiness is still kept for the control socket
+         * (WaitReady, GetState); in container mode that needs a bundle vigil prepares itself. */
+        if (!host && cfg->vigil.notify_mode == NOTIFY_MODE_CONTAINER &&
+            !(cfg->vigil.notify_prepare_bundle && cfg->bundle))
                 return 0;
         n = g_new0(Notify, 1);
         n->cfg = cfg;

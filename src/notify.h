@@ -5,7 +5,8 @@
  * policy and the health checks live in their own files; this one wires them to the monitor.
  *
  *   host socket: --sdnotify-socket (podman's container mode), else the monitor's own
- *                $NOTIFY_SOCKET (a unit running vigil directly).  That variable is removed
+ *                $NOTIFY_SOCKET (a unit running vigil directly), else none: the state is
+ *                kept for the control socket only (doc/readiness.md).  That variable is removed
  *                from the environment at once: a runtime that sees it starts its own proxy
  *                and blocks `start` until READY (podman#6688).
  *   container:   <bundle>/notify/notify.sock, relayed (notify_relay.c)

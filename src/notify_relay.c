@@ -142,10 +142,11 @@ int notify_relay_new(const NotifyRelayOptions *o, NotifyRelay **ret)
         r->fd = -1;
         r->policy = o->policy;
         r->sender_check = o->sender_check;
-        res = notify_host_new(o->host_address, &o->host, &r->host);
+        /* No host: readiness and status are tracked for the control socket only. */
+        res = o->host_address ? notify_host_new(o->host_address, &o->host, &r->host) : 0;
         if (res < 0)
                 return res;
-        r->state.host = notify_host_stats(r->host);
+        r->state.host = r->host ? notify_host_stats(r->host) : NULL;
         if (o->socket_path) {
                 r->fd = open_container_socket(o->socket_path);
                 if (r->fd < 0)
@@ -261,6 +262,16 @@ static gboolean sender_allowed(NotifyRelay *r, const Received *m)
         return FALSE;
 }
 
+/* Without a host link (NotifyRelayOptions), a message counts as delivered. */
+static int host_send(NotifyRelay *r, const char *data, size_t len, int *fds, unsigned n_fds, gboolean mergeable)
+{
+        if (r->host)
+                return notify_host_send(r->host, data, len, fds, n_fds, mergeable);
+        for (unsigned i = 0; i < n_fds; i++)
+                fd_close(fds[i]);
+        return 0;
+}
+
 static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
 {
         NotifyState *s = &r->state;
@@ -286,7 +297,10 @@ static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
         }
         if (f.barrier) {
                 s->relayed++;
-                notify_host_barrier(r->host, m->fds[0]);
+                if (r->host)
+                        notify_host_barrier(r->host, m->fds[0]);
+                else
+                        fd_close(m->fds[0]); /* nothing to wait for: the barrier is passed */
                 return;
         }
         if (!f.pass_fds)
@@ -298,7 +312,7 @@ static void handle_datagram(NotifyRelay *r, size_t len, Received *m)
         }
         state_update(s, r->out, f.out_len, f.flags);
         /* Sent first: control-socket subscribers must not delay the host. */
-        if (notify_host_send(r->host, r->out, f.out_len, m->fds, m->n_fds, f.mergeable) < 0) {
+        if (host_send(r, r->out, f.out_len, m->fds, m->n_fds, f.mergeable) < 0) {
                 s->dropped++;
                 s->dropped_queue_full++;
         } else {
@@ -367,7 +381,8 @@ void notify_relay_drain(NotifyRelay *r)
         /* Bounded: a sender still flooding must not keep an exiting monitor alive. */
         for (int i = 0; r->watch && i < 16; i++)
                 on_readable(r->fd, G_IO_IN, r);
-        notify_host_flush(r->host);
+        if (r->host)
+                notify_host_flush(r->host);
 }
 
 void notify_relay_stop(NotifyRelay *r)
@@ -388,7 +403,7 @@ void notify_relay_send_own(NotifyRelay *r, const char *message)
                 return;
         state_update(&r->state, out, f.out_len, f.flags);
         announce(r, f.flags);
-        notify_host_send(r->host, out, f.out_len, NULL, 0, f.mergeable);
+        host_send(r, out, f.out_len, NULL, 0, f.mergeable);
 }
 
 void notify_relay_set_health(NotifyRelay *r, const char *health)

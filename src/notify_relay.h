@@ -28,7 +28,7 @@
 typedef struct NotifyRelay NotifyRelay;
 
 typedef struct {
-        const char *host_address;       /* "/path" or "@abstract" */
+        const char *host_address;       /* "/path" or "@abstract"; NULL: none, the state only */
         const char *socket_path;        /* the container's socket; NULL: vigil's own messages only */
         NotifyPolicy policy;
         SenderCheck sender_check;
@@ -55,7 +55,7 @@ typedef struct {
         uint64_t dropped_queue_full;
         uint64_t unverified_senders;    /* of dropped_sender: gone before they could be identified */
         NotifyLineCounters lines;       /* per key */
-        const NotifyHostStats *host;
+        const NotifyHostStats *host;    /* NULL without a host */
 } NotifyState;
 
 /**

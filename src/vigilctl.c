@@ -1,180 +1,50 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vigilctl: ask a vigil monitor about its container over the control socket (Varlink,
- * interface io.vigil.Monitor).  One call per run; `events` follows the Subscribe stream
- * until the container exits.  Human-readable output by default, JSON with --json.
+ * vigilctl: ask vigil monitors about their containers over their control sockets (Varlink,
+ * interface io.vigil.Monitor).  A container is named by its name, id or unique id prefix
+ * (through the registry, registry.h) or by its bundle or socket path.  One call per run;
+ * `events` follows the Subscribe stream until the container exits, `top` redraws until
+ * interrupted.  Human-readable output by default, JSON with --json.
  *
- * Exit status: 0, the container's exit code for `wait`, 1 for an error reply or a failed
- * connection, 2 for a usage error.
+ * Exit status: vigilctl.h (CTL_EXIT_*), documented in vigilctl(1); `wait` exits with the
+ * container's exit code.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "config_file.h"
+#include "registry.h"
 #include "version.h"
-
-#include "vigil-protocol.h"
-
-#define IFACE VIGIL_VARLINK_INTERFACE "."
-#define REPLY_MAX (16 * 1024 * 1024)
-
-typedef struct {
-        int fd;
-        GByteArray *buf;
-} Conn;
-
-static gboolean opt_json;
+#include "vigilctl.h"
 
 static int usage(FILE *f, int status)
 {
-        fprintf(f, "Usage: vigilctl [--json] COMMAND SOCKET-OR-BUNDLE [ARGS]\n"
+        fprintf(f, "Usage: vigilctl [OPTIONS] COMMAND [CONTAINER] [ARGS]\n"
                    "\n"
                    "Commands:\n"
-                   "  state                 the container's state\n"
-                   "  wait                  wait for the container to exit; exit with its exit code\n"
-                   "  kill [SIGNAL]         send SIGNAL (name or number, default TERM)\n"
-                   "  resize ROWS COLS      resize the container's terminal\n"
-                   "  reopen-log            reopen the log files\n"
-                   "  stats                 logging, monitor and cgroup statistics\n"
-                   "  events                print events until the container exits\n"
+                   "  ps                    list the monitors on this host\n"
+                   "  top                   CPU, memory, log rate and state of every container, live\n"
+                   "  state CONTAINER       the container's state\n"
+                   "  wait CONTAINER        wait for the container to exit; exit with its exit code\n"
+                   "  wait --ready CONTAINER  wait until the container is ready (sd-notify READY=1)\n"
+                   "  kill CONTAINER [SIGNAL]  send SIGNAL (name or number, default TERM)\n"
+                   "  resize CONTAINER ROWS COLS  resize the container's terminal\n"
+                   "  reopen-log CONTAINER  reopen the log files\n"
+                   "  stats CONTAINER       logging, monitor and cgroup statistics\n"
+                   "  events CONTAINER      print events until the container exits\n"
                    "\n"
-                   "SOCKET-OR-BUNDLE is the control socket, or a bundle directory holding vigil.sock.\n"
-                   "  --json                print the replies as JSON\n");
+                   "CONTAINER is a container name, id or unique id prefix, a bundle directory holding\n"
+                   "vigil.sock, or a control socket.\n"
+                   "  --json                print JSON\n"
+                   "  --timeout DURATION    wait --ready: give up after DURATION (30s, 500ms, 2m)\n"
+                   "  --no-stream           top: print once\n"
+                   "  --interval DURATION   top: time between samples (default 1s)\n");
         return status;
-}
-
-static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static int fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        fputs("vigilctl: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return 1;
-}
-
-/* A directory means the bundle: its vigil.sock.  Long paths go through /proc/self/fd. */
-static int connect_target(const char *target, Conn *conn)
-{
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        g_autofree char *path = NULL;
-        g_autofree char *dir = NULL;
-        g_autofree char *name = NULL;
-        struct stat st;
-        int dfd, fd, r;
-
-        if (stat(target, &st) == 0 && S_ISDIR(st.st_mode))
-                path = g_build_filename(target, VIGIL_CONTROL_SOCKET_NAME, NULL);
-        else
-                path = g_strdup(target);
-        dir = g_path_get_dirname(path);
-        name = g_path_get_basename(path);
-        dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-                fail("%s: %s", dir, g_strerror(errno));
-                return -1;
-        }
-        g_snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, name);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        r = fd < 0 ? -1 : connect(fd, (struct sockaddr *) &addr, sizeof(addr));
-        if (r < 0) {
-                int err = errno;
-                close(dfd);
-                if (fd >= 0)
-                        close(fd);
-                fail("cannot connect to %s: %s", path, g_strerror(err));
-                return -1;
-        }
-        close(dfd);
-        conn->fd = fd;
-        conn->buf = g_byte_array_new();
-        return 0;
-}
-
-static int send_call(Conn *conn, const char *method, JsonObject *params, gboolean more)
-{
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *text = NULL;
-        size_t len, off = 0;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "method");
-        json_builder_add_string_value(b, method);
-        json_builder_set_member_name(b, "parameters");
-        if (params) {
-                JsonNode *node = json_node_new(JSON_NODE_OBJECT);
-                json_node_take_object(node, params);
-                json_builder_add_value(b, node);
-        } else {
-                json_builder_begin_object(b);
-                json_builder_end_object(b);
-        }
-        if (more) {
-                json_builder_set_member_name(b, "more");
-                json_builder_add_boolean_value(b, TRUE);
-        }
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        text = json_to_string(root, FALSE);
-        len = strlen(text) + 1;
-        while (off < len) {
-                ssize_t n = send(conn->fd, text + off, len - off, MSG_NOSIGNAL);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return fail("sending the call: %s", g_strerror(errno));
-                off += n;
-        }
-        return 0;
-}
-
-/* The next reply as a parsed JSON object, or NULL after printing why. */
-static JsonObject *read_reply(Conn *conn)
-{
-        guint8 chunk[16384];
-        guint8 *nul = NULL;
-
-        /* An empty GByteArray's data is NULL, which memchr() must not get even with length 0. */
-        while (!conn->buf->len || !(nul = memchr(conn->buf->data, 0, conn->buf->len))) {
-                ssize_t n = recv(conn->fd, chunk, sizeof(chunk), 0);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        fail(n == 0 ? "the monitor closed the connection" : "receiving: %s", g_strerror(errno));
-                        return NULL;
-                }
-                if (conn->buf->len + n > REPLY_MAX) {
-                        fail("reply too long");
-                        return NULL;
-                }
-                g_byte_array_append(conn->buf, chunk, n);
-        }
-        {
-                g_autoptr(GError) error = NULL;
-                g_autoptr(JsonNode) node = NULL;
-                size_t len = nul - conn->buf->data;
-                g_autofree char *text = g_strndup((const char *) conn->buf->data, len);
-
-                g_byte_array_remove_range(conn->buf, 0, len + 1);
-                node = json_from_string(text, &error);
-                if (!node || !JSON_NODE_HOLDS_OBJECT(node)) {
-                        fail("malformed reply: %s", error ? error->message : text);
-                        return NULL;
-                }
-                return json_object_ref(json_node_get_object(node));
-        }
 }
 
 static void print_json(JsonNode *node)
@@ -225,48 +95,6 @@ static void print_flat(JsonObject *o, const char *prefix)
         }
 }
 
-/* Prints an error reply; returns TRUE when @reply is one. */
-static gboolean report_error(JsonObject *reply)
-{
-        const char *error = json_object_get_string_member_with_default(reply, "error", NULL);
-        JsonObject *params;
-
-        if (!error)
-                return FALSE;
-        params = json_object_get_object_member(reply, "parameters");
-        if (params && json_object_get_size(params) > 0) {
-                g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
-                g_autofree char *text = NULL;
-                json_node_set_object(node, params);
-                text = json_to_string(node, FALSE);
-                fail("%s %s", error, text);
-        } else {
-                fail("%s", error);
-        }
-        return TRUE;
-}
-
-static JsonObject *reply_params(JsonObject *reply)
-{
-        JsonNode *p = json_object_get_member(reply, "parameters");
-
-        return p && JSON_NODE_HOLDS_OBJECT(p) ? json_node_get_object(p) : NULL;
-}
-
-/* One call, one reply; the reply's parameters or NULL (error printed). */
-static JsonObject *call(Conn *conn, const char *method, JsonObject *params)
-{
-        g_autoptr(JsonObject) reply = NULL;
-        JsonObject *out;
-
-        if (send_call(conn, method, params, FALSE) < 0 || !(reply = read_reply(conn)))
-                return NULL;
-        if (report_error(reply))
-                return NULL;
-        out = reply_params(reply);
-        return out ? json_object_ref(out) : json_object_new();
-}
-
 static int parse_signal(const char *text)
 {
         static const struct {
@@ -289,13 +117,13 @@ static int parse_signal(const char *text)
         return -1;
 }
 
-static void print_event(JsonObject *event)
+static void print_event(const Ctl *ctl, JsonObject *event)
 {
         const char *type = json_object_get_string_member_with_default(event, "type", "?");
         const char *time = json_object_get_string_member_with_default(event, "time", "");
         const char *text = json_object_get_string_member_with_default(event, "text", NULL);
 
-        if (opt_json) {
+        if (ctl->json) {
                 g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
                 g_autofree char *line = NULL;
                 json_node_set_object(node, event);
@@ -318,7 +146,7 @@ static void print_event(JsonObject *event)
         fflush(stdout);
 }
 
-static int cmd_events(Conn *conn)
+static int cmd_events(const Ctl *ctl, Conn *conn)
 {
         if (send_call(conn, IFACE "Subscribe", NULL, TRUE) < 0)
                 return 1;
@@ -332,13 +160,13 @@ static int cmd_events(Conn *conn)
                 params = reply_params(reply);
                 event = params ? json_object_get_member(params, "event") : NULL;
                 if (event && JSON_NODE_HOLDS_OBJECT(event))
-                        print_event(json_node_get_object(event));
+                        print_event(ctl, json_node_get_object(event));
                 if (!json_object_get_boolean_member_with_default(reply, "continues", FALSE))
                         return 0;
         }
 }
 
-static int cmd_wait(Conn *conn)
+static int cmd_wait(const Ctl *ctl, Conn *conn)
 {
         g_autoptr(JsonObject) r = call(conn, IFACE "Wait", NULL);
         gint64 code, signo;
@@ -347,7 +175,7 @@ static int cmd_wait(Conn *conn)
                 return 1;
         code = json_object_get_int_member_with_default(r, "exit_code", -1);
         signo = json_object_get_int_member_with_default(r, "signal", 0);
-        if (opt_json)
+        if (ctl->json)
                 print_object_json(r);
         else if (signo > 0)
                 printf("killed by signal %" G_GINT64_FORMAT " (exit code %" G_GINT64_FORMAT ")\n", signo, code);
@@ -357,7 +185,7 @@ static int cmd_wait(Conn *conn)
         return code < 0 || code > 255 ? 255 : (int) code;
 }
 
-static int cmd_simple(Conn *conn, const char *method, JsonObject *params, const char *member)
+static int cmd_simple(const Ctl *ctl, Conn *conn, const char *method, JsonObject *params, const char *member)
 {
         g_autoptr(JsonObject) r = call(conn, method, params);
         JsonObject *shown;
@@ -365,87 +193,226 @@ static int cmd_simple(Conn *conn, const char *method, JsonObject *params, const 
         if (!r)
                 return 1;
         shown = member ? json_object_get_object_member(r, member) : r;
-        if (opt_json)
+        if (ctl->json)
                 print_object_json(shown ? shown : r);
         else if (member && shown)
                 print_flat(shown, NULL);
         return 0;
 }
 
-static int run(const char *command, const char *target, char **args, int nargs)
+static int cmd_wait_ready(const Ctl *ctl, Conn *conn, const char *target)
 {
-        Conn conn = { .fd = -1 };
-        JsonObject *params = NULL;
-        int status;
+        g_autoptr(JsonObject) reply = NULL;
+        const char *error;
+        JsonObject *params;
 
+        if (ctl->timeout_ms >= 0)
+                conn->deadline = g_get_monotonic_time() + ctl->timeout_ms * 1000;
+        reply = call_raw(conn, IFACE "WaitReady", NULL);
+        if (!reply && conn->timed_out) {
+                fail("timed out after %" G_GINT64_FORMAT " ms: %s is not ready yet", ctl->timeout_ms, target);
+                return CTL_EXIT_TIMEOUT;
+        }
+        if (!reply)
+                return CTL_EXIT_ERROR;
+        error = json_object_get_string_member_with_default(reply, "error", NULL);
+        params = reply_params(reply);
+        if (error && g_str_equal(error, IFACE "ExitedBeforeReady")) {
+                fail("%s exited (exit code %" G_GINT64_FORMAT ") before it was ready", target,
+                     params ? json_object_get_int_member_with_default(params, "exit_code", -1) : -1);
+                return CTL_EXIT_NOT_READY;
+        }
+        if (error && g_str_equal(error, IFACE "NoNotify")) {
+                fail("%s cannot report readiness: it has no sd-notify socket (see vigilctl(1), READINESS)", target);
+                return CTL_EXIT_NOT_READY;
+        }
+        if (report_error(reply))
+                return CTL_EXIT_ERROR;
+        if (ctl->json && params)
+                print_object_json(params);
+        else if (!ctl->json)
+                printf("ready\n");
+        return 0;
+}
+
+/* Arguments after the container; NULL @ret_params and an exit code on a usage error. */
+static int command_params(const char *command, char **args, int nargs, JsonObject **ret_params)
+{
+        gint64 rows, cols;
+        int signo;
+
+        *ret_params = NULL;
         if (g_str_equal(command, "kill")) {
-                int signo = parse_signal(nargs > 0 ? args[0] : "TERM");
+                signo = parse_signal(nargs > 0 ? args[0] : "TERM");
                 if (signo < 0 || nargs > 1)
-                        return usage(stderr, 2);
-                params = json_object_new();
-                json_object_set_int_member(params, "signal", signo);
+                        return CTL_EXIT_USAGE;
+                *ret_params = json_object_new();
+                json_object_set_int_member(*ret_params, "signal", signo);
         } else if (g_str_equal(command, "resize")) {
-                gint64 rows, cols;
                 if (nargs != 2 || !g_ascii_string_to_signed(args[0], 10, 0, 65535, &rows, NULL) ||
                     !g_ascii_string_to_signed(args[1], 10, 0, 65535, &cols, NULL))
-                        return usage(stderr, 2);
-                params = json_object_new();
-                json_object_set_int_member(params, "rows", rows);
-                json_object_set_int_member(params, "cols", cols);
+                        return CTL_EXIT_USAGE;
+                *ret_params = json_object_new();
+                json_object_set_int_member(*ret_params, "rows", rows);
+                json_object_set_int_member(*ret_params, "cols", cols);
         } else if (nargs > 0) {
-                return usage(stderr, 2);
+                return CTL_EXIT_USAGE;
         }
-        if (connect_target(target, &conn) < 0) {
-                if (params)
-                        json_object_unref(params);
-                return 1;
-        }
+        return 0;
+}
+
+static int dispatch(const Ctl *ctl, const char *command, const char *target, Conn *conn, JsonObject *params)
+{
         if (g_str_equal(command, "state"))
-                status = cmd_simple(&conn, IFACE "GetState", NULL, "state");
-        else if (g_str_equal(command, "stats"))
-                status = cmd_simple(&conn, IFACE "GetStats", NULL, "stats");
-        else if (g_str_equal(command, "wait"))
-                status = cmd_wait(&conn);
-        else if (g_str_equal(command, "kill"))
-                status = cmd_simple(&conn, IFACE "Kill", params, NULL);
-        else if (g_str_equal(command, "resize"))
-                status = cmd_simple(&conn, IFACE "Resize", params, NULL);
-        else if (g_str_equal(command, "reopen-log"))
-                status = cmd_simple(&conn, IFACE "ReopenLog", NULL, NULL);
-        else
-                status = cmd_events(&conn);
-        close(conn.fd);
-        g_byte_array_unref(conn.buf);
+                return cmd_simple(ctl, conn, IFACE "GetState", NULL, "state");
+        if (g_str_equal(command, "stats"))
+                return cmd_simple(ctl, conn, IFACE "GetStats", NULL, "stats");
+        if (g_str_equal(command, "wait"))
+                return ctl->ready ? cmd_wait_ready(ctl, conn, target) : cmd_wait(ctl, conn);
+        if (g_str_equal(command, "kill"))
+                return cmd_simple(ctl, conn, IFACE "Kill", params, NULL);
+        if (g_str_equal(command, "resize"))
+                return cmd_simple(ctl, conn, IFACE "Resize", params, NULL);
+        if (g_str_equal(command, "reopen-log"))
+                return cmd_simple(ctl, conn, IFACE "ReopenLog", NULL, NULL);
+        return cmd_events(ctl, conn);
+}
+
+static int run(const Ctl *ctl, const char *command, const char *target, char **args, int nargs)
+{
+        Conn conn = CONN_NULL;
+        JsonObject *params = NULL;
+        int status = command_params(command, args, nargs, &params);
+
+        if (status != 0)
+                return usage(stderr, status);
+        status = target_open(ctl, target, &conn);
+        if (status == 0)
+                status = dispatch(ctl, command, target, &conn, g_steal_pointer(&params));
+        if (params)
+                json_object_unref(params);
+        conn_close(&conn);
         return status;
+}
+
+/* An option's value: "--name=VALUE" or the next argument. */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+        size_t len = strlen(name);
+
+        if (strncmp(argv[*i], name, len) == 0 && argv[*i][len] == '=')
+                return argv[*i] + len + 1;
+        if (!g_str_equal(argv[*i], name))
+                return NULL;
+        return *i + 1 < argc ? argv[++*i] : "";
+}
+
+static gboolean parse_duration_option(const char *value, unsigned *ret_ms)
+{
+        if (config_parse_duration_ms(value, ret_ms))
+                return TRUE;
+        fail("invalid duration \"%s\" (30s, 500ms, 2m; a bare number is seconds)", value);
+        return FALSE;
+}
+
+/* 0, -1 to exit 0 (help, version), or an exit code. */
+static int parse_option(Ctl *ctl, int argc, char **argv, int *i)
+{
+        const char *a = argv[*i];
+        const char *v;
+        unsigned ms;
+
+        if (g_str_equal(a, "--json"))
+                ctl->json = TRUE;
+        else if (g_str_equal(a, "--ready"))
+                ctl->ready = TRUE;
+        else if (g_str_equal(a, "--no-stream"))
+                ctl->no_stream = TRUE;
+        else if ((v = option_value(argc, argv, i, "--timeout"))) {
+                if (!parse_duration_option(v, &ms))
+                        return CTL_EXIT_USAGE;
+                ctl->timeout_ms = ms;
+        } else if ((v = option_value(argc, argv, i, "--interval"))) {
+                if (!parse_duration_option(v, &ctl->interval_ms) || ctl->interval_ms == 0)
+                        return CTL_EXIT_USAGE;
+        } else if (g_str_equal(a, "-h") || g_str_equal(a, "--help")) {
+                usage(stdout, 0);
+                return -1;
+        } else if (g_str_equal(a, "--version")) {
+                printf("vigilctl version " VIGIL_VERSION "\n");
+                return -1;
+        } else {
+                return usage(stderr, CTL_EXIT_USAGE);
+        }
+        return 0;
+}
+
+/* The registry vigil itself would use: VIGIL_REGISTRY_DIR, vigil.conf, the default. */
+static int resolve_registry(Ctl *ctl)
+{
+        VigilSettings s = { 0 };
+        g_autoptr(GError) error = NULL;
+
+        if (!config_file_resolve(&s, &error)) {
+                config_file_clear(&s);
+                return fail("%s", error->message);
+        }
+        ctl->registry_dir = registry_dir(s.registry_dir);
+        config_file_clear(&s);
+        return 0;
+}
+
+static gboolean known_command(const char *command)
+{
+        static const char *const commands[] = { "state", "wait", "kill", "resize", "reopen-log", "stats",
+                                                "events", "ps", "top" };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+                if (g_str_equal(command, commands[i]))
+                        return TRUE;
+        return FALSE;
+}
+
+static int run_command(Ctl *ctl, GPtrArray *pos)
+{
+        const char *command = pos->pdata[0];
+        gboolean listing = g_str_equal(command, "ps") || g_str_equal(command, "top");
+
+        if (!known_command(command) || (listing && pos->len != 1) || (!listing && pos->len < 2) ||
+            (ctl->ready && !g_str_equal(command, "wait")))
+                return usage(stderr, CTL_EXIT_USAGE);
+        if (g_str_equal(command, "ps"))
+                return cmd_ps(ctl);
+        if (g_str_equal(command, "top"))
+                return cmd_top(ctl);
+        return run(ctl, command, pos->pdata[1], (char **) pos->pdata + 2, (int) pos->len - 2);
 }
 
 int main(int argc, char **argv)
 {
-        static const char *commands[] = { "state", "wait", "kill", "resize", "reopen-log", "stats", "events" };
         g_autoptr(GPtrArray) pos = g_ptr_array_new();
-        gboolean known = FALSE;
+        Ctl ctl = { .timeout_ms = -1, .interval_ms = 1000 };
+        int status;
 
         for (int i = 1; i < argc; i++) {
-                if (g_str_equal(argv[i], "--json"))
-                        opt_json = TRUE;
-                else if (g_str_equal(argv[i], "-h") || g_str_equal(argv[i], "--help"))
-                        return usage(stdout, 0);
-                else if (g_str_equal(argv[i], "--version")) {
-                        printf("vigilctl version " VIGIL_VERSION "\n");
-                        return 0;
-                } else if (g_str_equal(argv[i], "--"))
+                if (g_str_equal(argv[i], "--")) {
                         for (i++; i < argc; i++)
                                 g_ptr_array_add(pos, argv[i]);
-                else if (argv[i][0] == '-' && argv[i][1] == '-')
-                        return usage(stderr, 2);
-                else
+                } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+                        status = parse_option(&ctl, argc, argv, &i);
+                        if (status != 0)
+                                return status < 0 ? 0 : status;
+                } else if (g_str_equal(argv[i], "-h")) {
+                        return usage(stdout, 0);
+                } else {
                         g_ptr_array_add(pos, argv[i]);
+                }
         }
-        if (pos->len < 2)
-                return usage(stderr, 2);
-        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-                known = known || g_str_equal(pos->pdata[0], commands[i]);
-        if (!known)
-                return usage(stderr, 2);
-        return run(pos->pdata[0], pos->pdata[1], (char **) pos->pdata + 2, (int) pos->len - 2);
+        if (pos->len < 1)
+                return usage(stderr, CTL_EXIT_USAGE);
+        status = resolve_registry(&ctl);
+        if (status == 0)
+                status = run_command(&ctl, pos);
+        g_free(ctl.registry_dir);
+        return status;
 }

@@ -9,7 +9,8 @@
  *   bit 4     replies are read only at the end (queues fill, output pauses, limits bite)
  *   bit 5     the client ends with shutdown(SHUT_WR) instead of close()
  *   bit 6     the container exits before the server is freed (Wait and Subscribe answered)
- *   bit 7     an event goes to subscribers after every chunk
+ *   bit 7     an event goes to subscribers after every chunk: "status" and "ready" in turn
+ *             (a "ready" answers WaitReady)
  */
 #include <errno.h>
 #include <stdint.h>
@@ -141,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t off = 0; off < size; off += chunk) {
                 if (!feed(sv[1], data + off, MIN(chunk, size - off), !(flags & 0x10)))
                         break;
+                ev.type = (off / chunk) % 2 ? "ready" : "status";
                 if (flags & 0x80)
                         control_server_emit(s, &ev);
         }

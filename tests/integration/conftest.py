@@ -10,6 +10,7 @@ Environment:
                        override the detection (`--version` has a line starting with
                        "vigil"), e.g. to see which vigil-only expectations conmon fails
 """
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +25,24 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.path.abspath(os.environ.get("VIGIL_BUILD_DIR", os.path.join(REPO, "build")))
 SCRATCH = os.path.join(BUILD_DIR, "test-scratch")
 MONITOR = os.path.abspath(os.environ.get("VIGIL_TEST_MONITOR", os.path.join(BUILD_DIR, "conmon")))
+
+
+def _registry_paths():
+    """Monitors and vigilctl use a registry under SCRATCH, never /run/vigil: monitor_env() and
+    Podman's conmon_env_vars pass it on, and vigilctl inherits it.  Its entries are meant to be
+    short socket addresses (<dir>/<64 hex>.sock within sun_path's 107 bytes): a deep build tree
+    is reached through a symlink in /run, as podman_root() does.  The registry is the "r"
+    below the link: a monitor still exiting after the session creates the registry, never its
+    parent, so once the link is gone it cannot leave a directory in /run."""
+    real = os.path.join(SCRATCH, "registry")
+    if len(real) + len("/r/by-name/") + 64 + len(".sock") <= 107:
+        return real, None
+    return "/run/vigil-it-reg-%s" % hashlib.sha256(real.encode()).hexdigest()[:8], real
+
+
+_REGISTRY_TOP, _REGISTRY_REAL = _registry_paths()
+m.REGISTRY_DIR = os.path.join(_REGISTRY_TOP, "r")
+os.environ["VIGIL_REGISTRY_DIR"] = m.REGISTRY_DIR
 
 
 def pytest_configure(config):
@@ -92,6 +111,23 @@ def env(monitor_path, tmp_path_factory):
     yield e
     for c in e.containers:
         c.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def registry_dir():
+    """The suite's registry (_registry_paths()), removed at the end: entries of monitors a test
+    SIGKILLed on purpose stay until a client notices them."""
+    os.makedirs(_REGISTRY_REAL or _REGISTRY_TOP, exist_ok=True)
+    if _REGISTRY_REAL:
+        if os.path.islink(_REGISTRY_TOP):
+            os.unlink(_REGISTRY_TOP)
+        elif os.path.isdir(_REGISTRY_TOP):
+            shutil.rmtree(_REGISTRY_TOP)    # made up by a monitor of an older version of this file
+        os.symlink(_REGISTRY_REAL, _REGISTRY_TOP)
+    yield m.REGISTRY_DIR
+    if _REGISTRY_REAL and os.path.islink(_REGISTRY_TOP):
+        os.unlink(_REGISTRY_TOP)
+    shutil.rmtree(_REGISTRY_REAL or _REGISTRY_TOP, ignore_errors=True)
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ import threading
 import time
 
 RUNC = shutil.which("runc") or "/usr/bin/runc"
+# The discovery registry every monitor of the suite registers in (VIGIL_REGISTRY_DIR): under
+# the build tree's scratch, set by conftest.py, so that tests never touch /run/vigil.
+REGISTRY_DIR = None
 
 K8S_RE = re.compile(
     rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d) (stdout|stderr) ([FP]) (.*)$")
@@ -188,6 +191,8 @@ def monitor_env(extra=None, nfds=0, attach=False):
         "_OCI_SYNCPIPE": str(3 + nfds),
         "_OCI_STARTPIPE": str(4 + nfds),
     }
+    if REGISTRY_DIR:
+        env["VIGIL_REGISTRY_DIR"] = REGISTRY_DIR
     if attach:
         env["_OCI_ATTACHPIPE"] = str(5 + nfds)
     if extra:

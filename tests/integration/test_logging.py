@@ -379,15 +379,9 @@ def test_podman_logs_follow_max_size(podman_alt):
 def podman_rotating(podman_alt):
     """podman_alt whose monitors rotate (podman 4.3.1 cannot pass --log-rotate; containers.conf
     conmon_env_vars can pass VIGIL_LOG_ROTATE)."""
-    conf = podman_alt.env["CONTAINERS_CONF"]
-    with open(conf) as f:
-        text = f.read()
-    with open(conf, "w") as f:
-        f.write(text.replace("[engine]\n", '[engine]\nconmon_env_vars = ["VIGIL_LOG_ROTATE=1", '
-                             '"VIGIL_LOG_MAX_FILES=3"]\n', 1))
+    podman_alt.write_conf(["VIGIL_LOG_ROTATE=1", "VIGIL_LOG_MAX_FILES=3"])
     yield podman_alt
-    with open(conf, "w") as f:
-        f.write(text)
+    podman_alt.write_conf()
 
 
 @pm

@@ -527,7 +527,7 @@ def run_as_unit(env, notifier, rec, tmp_path, script, extra_env=None, extra_args
             f"--bundle={bundle}", f"--container-pidfile={tmp_path}/pid", f"--exit-dir={tmp_path}",
             "--log-path=passthrough", "--sdnotify-prepare-bundle", *extra_args]
     p = subprocess.Popen(argv, env={"PATH": os.environ["PATH"], "NOTIFY_SOCKET": rec.path, **BASE_ENV,
-                                    **(extra_env or {})},
+                                    "VIGIL_REGISTRY_DIR": m.REGISTRY_DIR, **(extra_env or {})},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path))
     try:
         out, err = p.communicate(timeout=30)

@@ -53,34 +53,14 @@ def podman_root(name="podman"):
 
 
 class Podman:
-    def __init__(self, monitor, root, rootfs_dir):
+    def __init__(self, monitor, root, rootfs_dir, conmon_env=()):
         self.monitor = monitor
         self.root = root
         self.names = []
         conf = os.path.join(root, "containers.conf")
         storage = os.path.join(root, "storage.conf")
-        # Only the runroot needs the short symlinked path.  Logs live under the graphroot, and
-        # vigil refuses to rotate a log whose directory path has a symlink in it.
         real = os.path.realpath(root)
-        with open(conf, "w") as f:
-            f.write(f"""[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-netns = "none"
-cgroups = "no-conmon"
-
-[network]
-network_config_dir = "{root}/netconf"
-
-[engine]
-conmon_path = ["{monitor}"]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "{root}/events.log"
-tmp_dir = "{root}/libpod-tmp"
-static_dir = "{real}/storage/libpod"
-volume_path = "{real}/storage/volumes"
-""")
+        self.write_conf(conmon_env)
         with open(storage, "w") as f:
             f.write(f"""[storage]
 driver = "vfs"
@@ -100,6 +80,37 @@ runroot = "{root}/runroot"
         subprocess.run(["tar", "-C", rootfs_dir, "-cf", tar, "."], check=True, timeout=60)
         r = self("import", "-q", tar, IMAGE, timeout=120)
         assert r.returncode == 0, r.stderr
+
+    def write_conf(self, conmon_env=()):
+        """containers.conf; conmon_env: VAR=VALUE for the monitors (conmon_env_vars).  Monitors
+        always register under the test scratch (VIGIL_REGISTRY_DIR), never in /run/vigil."""
+        root = self.root
+        conf = os.path.join(root, "containers.conf")
+        env = ["VIGIL_REGISTRY_DIR=" + m.REGISTRY_DIR, *conmon_env]
+        env_line = "conmon_env_vars = [%s]" % ", ".join('"%s"' % e for e in env)
+        # Only the runroot needs the short symlinked path.  Logs live under the graphroot, and
+        # vigil refuses to rotate a log whose directory path has a symlink in it.
+        real = os.path.realpath(root)
+        with open(conf, "w") as f:
+            f.write(f"""[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "none"
+cgroups = "no-conmon"
+
+[network]
+network_config_dir = "{root}/netconf"
+
+[engine]
+conmon_path = ["{self.monitor}"]
+{env_line}
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "{root}/events.log"
+tmp_dir = "{root}/libpod-tmp"
+static_dir = "{real}/storage/libpod"
+volume_path = "{real}/storage/volumes"
+""")
 
     def __call__(self, *args, timeout=60, input=None, check=False):
         # cwd: conmon 2.1.6 drops its `oom` file into podman's cwd; keep it out of the repo.

@@ -24,6 +24,8 @@ typedef struct {
         int reopen_result;
         int rows, cols;
         gboolean exited;
+        gboolean no_notify;             /* no sd-notify relay */
+        gboolean not_ready;             /* READY=1 not seen yet */
 } Fake;
 
 static Fake fake;
@@ -49,7 +51,8 @@ static void fake_state(gpointer data, ControlState *st)
                 st->oom = TRUE;
                 st->finished_usec = 1700000001000000;
         }
-        st->notify = (ControlNotifyState){ .enabled = TRUE, .ready = TRUE, .status = "serving", .relayed = 3 };
+        st->notify = (ControlNotifyState){ .enabled = !fake.no_notify, .ready = !fake.not_ready, .status = "serving",
+                                           .relayed = 3 };
 }
 
 static void fake_stats(gpointer data, ControlStats *st)
@@ -642,6 +645,75 @@ static void test_wait_and_subscribe(void)
         close(subs[1]);
 }
 
+static void assert_ready_reply(int fd)
+{
+        g_autofree char *r = receive(fd);
+        JsonNode *o = parse(r);
+
+        g_assert_null(path(o, "error"));
+        g_assert_cmpstr(path_str(o, "parameters.status"), ==, "serving");
+        json.node_unref(o);
+}
+
+/* WaitReady answers on the "ready" event only, at once when ready already. */
+static void test_wait_ready(void)
+{
+        g_autoptr(ControlServer) s = server_new(NULL);
+        ControlEvent status = { .type = "status", .text = "warming up" };
+        ControlEvent ready = { .type = "ready" };
+        int fds[3];
+
+        fake.not_ready = TRUE;
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++) {
+                fds[i] = client_new();
+                send_msg(fds[i], "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
+        }
+        control_server_emit(s, &status);
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++)
+                g_assert_true(nothing_to_read(fds[i]));
+        fake.not_ready = FALSE;
+        control_server_emit(s, &ready);
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++)
+                assert_ready_reply(fds[i]);
+        /* The slot is free again, and a later WaitReady is answered at once. */
+        send_msg(fds[0], "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
+        assert_ready_reply(fds[0]);
+        for (size_t i = 0; i < G_N_ELEMENTS(fds); i++)
+                close(fds[i]);
+}
+
+static void test_wait_ready_exit_and_no_notify(void)
+{
+        g_autoptr(ControlServer) s = server_new(NULL);
+        int fd = client_new();
+        g_autofree char *late = NULL;
+        g_autofree char *none = NULL;
+        g_autofree char *r = NULL;
+        JsonNode *o;
+
+        fake.not_ready = TRUE;
+        send_msg(fd, "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
+        g_assert_true(nothing_to_read(fd));
+        fake.exited = TRUE;
+        control_server_exited(s);
+        r = receive(fd);
+        o = parse(r);
+        g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.ExitedBeforeReady");
+        g_assert_cmpint(path_int(o, "parameters.exit_code"), ==, 137);
+        g_assert_cmpint(path_int(o, "parameters.signal"), ==, 9);
+        json.node_unref(o);
+        /* After the exit, at once; even a container that was ready is no dependency now. */
+        fake.not_ready = FALSE;
+        late = call(fd, "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
+        assert_error(late, "io.vigil.Monitor.ExitedBeforeReady", NULL);
+        fake.exited = FALSE;
+        fake.no_notify = TRUE;
+        s->exited = FALSE;
+        none = call(fd, "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
+        assert_error(none, "io.vigil.Monitor.NoNotify", NULL);
+        close(fd);
+}
+
 /*
  * Every waiter hears NoExitStatus, however many, even when sending to one of them fails
  * (@gone waiters hung up before the loop noticed): dropping one must not skip another.
@@ -762,6 +834,8 @@ int main(int argc, char **argv)
         g_test_add_func("/control/idle-subscribers", test_idle_subscribers);
         g_test_add_func("/control/shutdown-write-still-answered", test_shutdown_write_still_answered);
         g_test_add_func("/control/wait-and-subscribe", test_wait_and_subscribe);
+        g_test_add_func("/control/wait-ready", test_wait_ready);
+        g_test_add_func("/control/wait-ready-exit-and-no-notify", test_wait_ready_exit_and_no_notify);
         g_test_add_func("/control/free-with-waiters", test_free_with_waiters);
         g_test_add_func("/control/wait-sent-before-exit-answered", test_wait_sent_before_exit_answered);
         g_test_add_func("/control/peer-uid-refused", test_peer_uid_refused);
