@@ -35,10 +35,7 @@ def pm(env):
                   conmon_env=["VIGIL_SDNOTIFY_PREPARE_BUNDLE=true"])
     assert "NOTIFY_SOCKET" not in p.env
     yield p
-    p.cleanup()
-    tp._unmount_under(os.path.realpath(p.root))
-    if os.path.islink(p.root):
-        os.unlink(p.root)
+    p.close()
 
 
 def run_d(pm, *args, notifier=None):
