@@ -3,8 +3,8 @@
 # build-and-demo.sh: from a fresh Debian 12 machine (as root) to a running demo.
 #
 # Installs the packages in contrib/deps.txt (only if some are missing), builds
-# vigil into build/, and runs contrib/demo/demo.sh with the freshly built
-# monitor.
+# vigil into build/, and runs contrib/demo/demo.sh: podman runs two containers
+# through the freshly built vigil, the second held back until the first is ready.
 #
 #   BUILD_DIR   build directory, default: build (in the repository)
 #   JOBS        parallel build jobs, default: nproc
@@ -32,4 +32,4 @@ echo "build: $build/vigil"
 echo
 
 build=$(cd "$build" && pwd)
-VIGIL_MONITOR=$build/vigil exec contrib/demo/demo.sh "$build"
+exec contrib/demo/demo.sh "$build"

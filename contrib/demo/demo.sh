@@ -2,77 +2,119 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # demo.sh [BUILD_DIR]
 #
-# Runs one small busybox container under the monitor with real runc, driven the
-# way podman drives it (sync/start socketpairs, `runc start` by the "engine",
-# exit file), then shows the container's k8s-file log and its exit code.
+# What vigil is for, in about a minute: podman 4.3.1 runs two busybox containers with vigil
+# as its monitor (conmon_path).  The first, "db", takes a few seconds to get ready and then
+# says so with sd_notify (READY=1 and a STATUS); `vigilctl wait --ready db` holds the second,
+# "app", back until then.  `vigilctl ps` lists both monitors and `vigilctl state db` shows
+# the container by name with its notify status.  podman runs from a shell here, outside
+# systemd, so vigil prepares the container's notify socket itself
+# (VIGIL_SDNOTIFY_PREPARE_BUNDLE in conmon_env_vars).
 #
-#   BUILD_DIR       default: build (in the repository); the demo works in BUILD_DIR/demo
-#   VIGIL_MONITOR   monitor to run, default BUILD_DIR/vigil (/usr/bin/conmon works too)
-#   RUNC            default: runc from PATH
+#   BUILD_DIR   default: build (in the repository); podman's store is BUILD_DIR/demo, its own,
+#               so the host's containers and images are never touched
 #
-# Needs root, runc, busybox-static and python3. Exits 0 when the container's exit
-# code came back as 7, as the script inside it intends.
+# Needs root, podman, runc, busybox-static and gcc.  Exits 0 when app started only after db
+# was ready; removes both containers, the image and the store afterwards.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=${1:-$repo/build}
-mkdir -p "$build"
 build=$(cd "$build" && pwd)
-monitor=${VIGIL_MONITOR:-$build/vigil}
-runc=${RUNC:-$(command -v runc || true)}
-python=${PYTHON:-python3}
-demo=$build/demo
-runc_root=$demo/runc-root
-cid=vigil-demo
+vigil=$build/vigil
+vigilctl=$build/vigilctl
+store=$build/demo
+image=localhost/vigil-demo:latest
 
 die() { echo "demo: $*" >&2; exit 1; }
 indent() { sed 's/^/    /'; }
-[ "$(id -u)" = 0 ] || die "run me as root (runc needs it)"
-if [ -z "$runc" ] || [ ! -x "$runc" ]; then die "runc not found (apt-get install runc)"; fi
-runc=$(readlink -f "$runc")
-[ -x "$monitor" ] || die "no monitor at $monitor (build first, or set VIGIL_MONITOR)"
-monitor=$(readlink -f "$monitor")
+step() { echo; echo "== $*"; }
+[ "$(id -u)" = 0 ] || die "run me as root (podman with runc and cgroupfs)"
+for t in podman runc gcc; do command -v $t >/dev/null || die "$t not found (contrib/deps.txt)"; done
+[ -x "$vigil" ] && [ -x "$vigilctl" ] || die "build first: no $vigil or $vigilctl"
 
-# The container's script: lines on stdout and stderr, a partial last line, exit 7.
-# It is expanded inside the container, hence the single quotes; the sleeps keep
-# the order of stdout and stderr lines in the log stable.
-# shellcheck disable=SC2016
-script='echo "hello from $(hostname), pid $$"
-sleep 0.1
-echo "this line goes to stderr" >&2
-sleep 0.1
-echo "stdout again"
-printf "a partial line without a newline"
-exit 7'
+# podman refuses a runroot path longer than 50 characters: reach a deep store through a link.
+root=$store
+link=
+if [ ${#store} -gt 40 ]; then
+	link=/run/vigil-demo-$(echo "$store" | sha256sum | cut -c1-8)
+	root=$link
+fi
+
+podman_() { CONTAINERS_CONF=$store/containers.conf CONTAINERS_STORAGE_CONF=$store/storage.conf \
+	podman "$@"; }
 
 cleanup() {
-	"$runc" --root "$runc_root" delete --force "$cid" >/dev/null 2>&1 || true
-	rm -rf "$runc_root"
+	if [ -f "$store/containers.conf" ]; then
+		podman_ rm -f -t 0 --ignore db app >/dev/null 2>&1 || true
+		podman_ rmi -f "$image" >/dev/null 2>&1 || true
+	fi
+	[ -n "$link" ] && rm -f "$link"
+	rm -rf "$store"
 }
 trap cleanup EXIT
-
 cleanup
-rm -rf "$demo"
-mkdir -p "$demo/run"
-"$repo/tests/lib/mkbundle.sh" "$demo/bundle" sh -c "$script" >/dev/null
 
-echo "== vigil demo"
-echo "monitor: $monitor ($("$monitor" --version | head -n1))"
-echo "runtime: $runc --root $runc_root"
-echo "container $cid runs busybox sh -c:"
-indent <<<"$script"
-echo
+mkdir -p "$store"
+[ -n "$link" ] && ln -s "$store" "$link"
+cat >"$store/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "none"
 
-out=$("$python" "$here/run-under-monitor.py" --workdir "$demo/run" \
-	--runtime-arg=--root --runtime-arg="$runc_root" \
-	"$monitor" "$runc" "$demo/bundle" "$cid") || die "the run failed (see above)"
-sed -n 's/^# //p' <<<"$out"
-code=$(sed -n 's/^exit code //p' <<<"$out")
+[engine]
+conmon_path = ["$vigil"]
+conmon_env_vars = ["VIGIL_SDNOTIFY_PREPARE_BUNDLE=true"]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$root/events.log"
+tmp_dir = "$root/libpod-tmp"
+static_dir = "$store/storage/libpod"
+volume_path = "$store/storage/volumes"
 
-echo
-echo "== container log ($demo/run/ctr.log, k8s-file format)"
-indent <"$demo/run/ctr.log"
-echo
-echo "exit code $code"
-[ "$code" = 7 ] || die "expected exit code 7"
+[network]
+network_config_dir = "$root/netconf"
+EOF
+cat >"$store/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+graphroot = "$store/storage"
+runroot = "$root/runroot"
+EOF
+
+# The image: busybox-static and a tiny static sd_notify client (the tests' notifier).
+"$repo/tests/lib/mkbundle.sh" "$store/bundle" >/dev/null
+gcc -O2 -static -o "$store/bundle/rootfs/bin/notify" "$repo/tests/integration/notifier.c"
+tar -C "$store/bundle/rootfs" -cf "$store/rootfs.tar" .
+podman_ import -q "$store/rootfs.tar" "$image" >/dev/null
+
+echo "== vigil demo: podman $(podman --version | awk '{print $3}') with conmon_path = $vigil"
+
+step "podman run -d --name db: ready after 3 s, then says so with READY=1 and a STATUS"
+# shellcheck disable=SC2016
+podman_ run -d --name db "$image" sh -c 'echo "db: starting"; sleep 3;
+	notify "msg:READY=1\nSTATUS=accepting connections on port 5432"; echo "db: ready";
+	exec sleep 600' | cut -c1-12 | indent
+
+step "vigilctl wait --ready db --timeout 60s && podman run -d --name app"
+start=$(date +%s%N)
+"$vigilctl" wait --ready db --timeout 60s | indent
+held=$((($(date +%s%N) - start) / 1000000))
+echo "    the gate held app back for $held ms, until db sent READY=1"
+podman_ run -d --name app "$image" sh -c 'echo "app: started, db is ready"; exec sleep 600' |
+	cut -c1-12 | indent
+
+step "vigilctl ps"
+"$vigilctl" ps | indent
+
+step "vigilctl state db"
+"$vigilctl" state db | indent
+
+step "podman logs db; podman logs app"
+podman_ logs db | indent
+podman_ logs app | indent
+
+[ "$held" -ge 1500 ] || die "app was let through after $held ms, before db could be ready"
+"$vigilctl" state db | grep -q "accepting connections" || die "vigilctl state db shows no STATUS"
+step "done: removing both containers, the image and the store"
