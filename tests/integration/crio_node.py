@@ -24,7 +24,6 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CRIO_DIR = os.path.abspath(os.environ.get("VIGIL_CRIO_DIR", os.path.join(REPO, "..", "shared", "crio")))
 IMAGE = "localhost/bb:latest"
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
-CGROUP_PARENT = "vigil-crio-it"
 INIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crio_init.py")
 
 
@@ -44,18 +43,23 @@ def missing():
     return None
 
 
-def cgroup_dirs():
+def cgroup_parent(state):
+    """The pods' cgroup parent: one per state dir, so that nodes never share one."""
+    return "vigil-crio-" + hashlib.sha256(state.encode()).hexdigest()[:8]
+
+
+def cgroup_dirs(state):
     """The pods' cgroup parents in every hierarchy (v1 and v2)."""
     base = "/sys/fs/cgroup"
-    dirs = [os.path.join(base, CGROUP_PARENT)]
+    dirs = [os.path.join(base, cgroup_parent(state))]
     for h in sorted(os.listdir(base)):
-        dirs.append(os.path.join(base, h, CGROUP_PARENT))
+        dirs.append(os.path.join(base, h, cgroup_parent(state)))
     return [d for d in dirs if os.path.isdir(d)]
 
 
-def remove_cgroups():
+def remove_cgroups(state):
     """CRI-O's cgroupfs manager removes crio-ID and crio-conmon-ID but not the pods' parents."""
-    for top in cgroup_dirs():
+    for top in cgroup_dirs(state):
         for root, subdirs, _ in os.walk(top, topdown=False):
             for d in subdirs:
                 try:
@@ -211,7 +215,7 @@ class CrioNode:
         self.init.wait(timeout=60)
         self.init.stdout.close()
         self.init = None
-        remove_cgroups()
+        remove_cgroups(self.state)
         if self.attach_link and os.path.islink(self.attach_link):
             os.unlink(self.attach_link)
             self.attach_link = None
@@ -241,7 +245,7 @@ class CrioNode:
             "hostname": name,
             "log_directory": os.path.join(self.state, "pods", name),
             "linux": {
-                "cgroup_parent": f"/{CGROUP_PARENT}/pod-{name}",
+                "cgroup_parent": f"/{cgroup_parent(self.state)}/pod-{name}",
                 "security_context": {"namespace_options": {"network": 2, "pid": pid_ns, "ipc": 0}},
             },
         }
@@ -324,7 +328,7 @@ class Container:
 
     def host_pids(self):
         """The container's processes, as the host's pid namespace numbers them."""
-        for top in cgroup_dirs():
+        for top in cgroup_dirs(self.node.state):
             for procs in glob.glob(f"{top}/*/crio-{self.id}/cgroup.procs"):
                 with open(procs) as f:
                     return [int(p) for p in f.read().split()]
@@ -342,29 +346,25 @@ def exe_of(pid):
         return None
 
 
-def leftovers(node_monitor, state):
-    """What a stopped node must not leave: monitors, crio, anything started with the state
-    directory in its argv (runc, crio_init), mounts under it, the pods' cgroup parents."""
+def leftovers(state):
+    """What a stopped node must not leave: any process started with the state directory in
+    its argv (crio, crio_init, monitors, runc), mounts under it, the pods' cgroup parents.
+    Other CRI-O instances on the machine (other state dirs) are not this node's."""
     found = []
-    crio = os.path.join(CRIO_DIR, "bin", "crio")
     for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-        exe = exe_of(pid)
-        if exe in (node_monitor, crio):
-            found.append(f"process {pid} {exe}")
-            continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
         except OSError:
             continue
         if pid != os.getpid() and any(state.encode() in a for a in argv):
-            found.append(f"process {pid} {b' '.join(argv).decode(errors='replace')}")
+            found.append(f"process {pid} {b' '.join(argv).decode(errors='replace')[:300]}")
     with open("/proc/self/mountinfo") as f:
         for line in f:
             point = line.split()[4]
             if point.startswith(state):
                 found.append(f"mount {point}")
-    found += [f"cgroup {d}" for d in cgroup_dirs()]
+    found += [f"cgroup {d}" for d in cgroup_dirs(state)]
     return found
 
 
