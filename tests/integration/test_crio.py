@@ -51,7 +51,7 @@ def node(request, crio_state):
         yield n
     finally:
         n.shutdown()
-        left = cn.leftovers(monitor, crio_state)
+        left = cn.leftovers(crio_state)
         assert not left, f"the CRI-O node left behind: {left}"
 
 
@@ -105,7 +105,7 @@ def test_run_pod_and_container(node, pod):
     pids = c.monitor_pids()
     assert len(pids) == 1, f"monitors of {c.id}: {pids}"
     # cgroupfs with monitor_cgroup = "pod": the monitor lives in the pod's cgroup parent.
-    assert f"/{cn.CGROUP_PARENT}/pod-" in cgroup_of(pids[0])
+    assert f"/{cn.cgroup_parent(node.state)}/pod-" in cgroup_of(pids[0])
     ps = node.crictl("ps", "-q", "--pod", pod.id, check=True).out.split()
     assert ps == [c.id]
 
@@ -160,6 +160,38 @@ def test_exec_sync_timeout(running):
     # The container is unharmed and the next ExecSync works.
     assert running.exec_cri("echo", "after") == (0, b"after\n", b"")
     assert running.state() == "CONTAINER_RUNNING"
+
+
+def zombies(c):
+    """The zombies in the container's pid namespace, as (pid, comm)."""
+    code, out, _ = c.exec_cri("sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null")
+    assert code == 0
+    found = []
+    for line in out.decode().splitlines():
+        head, _, tail = line.rpartition(")")
+        if tail.split()[0] == "Z":
+            found.append((int(head.split()[0]), head.split("(", 1)[1]))
+    return found
+
+
+def test_exec_sync_timeout_leaves_no_zombie(node, pod, request):
+    """An exec probe that times out leaves no trace, even where nothing reaps orphans: the
+    monitor reports the timeout only once the process it killed is gone."""
+    if node.name == "conmon":
+        request.applymarker(pytest.mark.xfail(
+            strict=False, reason="conmon 2.1.6 reaps only with one wait4(-1, WNOHANG) right after its "
+                                 "kill(-pgid, SIGKILL): a killed process not dead by then stays a zombie "
+                                 "(a race, lost every time under strace)"))
+    # Neither the container's pid 1 nor CRI-O's (crio_init.py, told not to) reaps.
+    c = pod.create("c", ["sleep", "1000000"])
+    node.reap(False)
+    try:
+        code, _, err = c.exec_cri("sleep", "1000", timeout=1)
+        assert (code, err) == (-1, b"command timed out")
+        left = zombies(c)
+    finally:
+        node.reap(True)
+    assert left == []
 
 
 def test_exec_sync_concurrent(running):
