@@ -371,3 +371,74 @@ def leftovers(state):
 def wait_gone(pids, timeout=15):
     m.wait_for(lambda: not [p for p in pids if m.pid_alive(p)], timeout, what=f"processes {pids} to exit")
 
+
+
+# --- the kubelet's log rotation ------------------------------------------------------------------
+
+WRITER = ["awk", 'BEGIN { for (i = 0; ; i++) print "line " i }']
+
+
+def rotate_under_writer(pod, seconds=2.0, interval=0.1, name="rot"):
+    """A container writes numbered lines as fast as it can (awk: block-buffered, so writes cut
+    lines anywhere) while the log is renamed to LOG.N and reopened through the CRI every
+    INTERVAL s, as the kubelet rotates; then it is killed.  Returns (container, files in order)."""
+    node = pod.node
+    c = pod.create(name, WRITER)
+    m.wait_for(lambda: os.path.exists(c.log_path) and os.path.getsize(c.log_path) > 0, 20,
+               what="the writer's first lines")
+    files = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(interval)
+        files.append(f"{c.log_path}.{len(files) + 1}")
+        os.rename(c.log_path, files[-1])
+        cri_client.reopen_container_log(node.socket, c.id)
+    node.crictl("stop", "-t", "0", c.id, check=True)
+    c.wait_state("CONTAINER_EXITED")
+    return c, files + [c.log_path]
+
+
+def count_lines(files):
+    """Every line of the writer across FILES: {lines, lost, duplicated, cut, torn, bad_records,
+    files}.  P records are joined to their F; a line whose P records end one file and whose F
+    starts the next is counted, and also as cut (a reader of one file sees half a line); a line
+    that does not parse is torn, a record not in CRI format is bad."""
+    seen = {}
+    torn = bad = cut = 0
+    pending = None
+    crossed = False
+    for path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        crossed = pending is not None
+        if data and not data.endswith(b"\n"):
+            bad += 1
+        for record in data.split(b"\n"):
+            if not record:
+                continue
+            r = m.K8S_RE.match(record)
+            if not r:
+                bad += 1
+                continue
+            content = (pending or b"") + r.group(4)
+            if r.group(3) == b"P":
+                pending = content
+                continue
+            pending = None
+            cut += crossed
+            crossed = False
+            w = content.split(b" ")
+            if len(w) == 2 and w[0] == b"line" and w[1].isdigit():
+                seen[int(w[1])] = seen.get(int(w[1]), 0) + 1
+            else:
+                torn += 1
+    top = max(seen) if seen else -1
+    return {
+        "lines": top + 1,
+        "lost": sum(1 for i in range(top + 1) if i not in seen),
+        "duplicated": sum(n - 1 for n in seen.values() if n > 1),
+        "cut": cut,
+        "torn": torn,
+        "bad_records": bad,
+        "files": len(files),
+    }
