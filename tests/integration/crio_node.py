@@ -138,16 +138,19 @@ class CrioNode:
         tar = os.path.join(self.state, "bb.tar")
         subprocess.run(["sh", os.path.join(CRIO_DIR, "mkrootfs.sh"), tar], check=True, timeout=60,
                        capture_output=True, env=self.env)
+        r = self.podman("import", "-q", "--change", 'CMD ["/bin/sh"]', tar, IMAGE)
+        assert r.returncode == 0, f"podman import: {r.err}"
+        os.unlink(tar)
+
+    def podman(self, *args, timeout=120):
+        """podman on CRI-O's storage, with /var/lib redirected to STATE/varlib."""
         s = self.state
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'mount --bind "$0/varlib" /var/lib && exec "$@"', s,
                 "podman", "--root", f"{s}/storage", "--runroot", f"{s}/run", "--storage-driver", "overlay",
                 "--tmpdir", f"{s}/podman-tmp", "--events-backend", "none", "--cgroup-manager", "cgroupfs",
-                "--network-config-dir", f"{s}/podman-net",
-                "import", "-q", "--change", 'CMD ["/bin/sh"]', tar, IMAGE]
-        r = subprocess.run(argv, capture_output=True, timeout=120, env=self.env, cwd=s)
-        assert r.returncode == 0, f"podman import: {r.stderr.decode(errors='replace')}"
-        os.unlink(tar)
+                "--network-config-dir", f"{s}/podman-net", *args]
+        return Result(subprocess.run(argv, capture_output=True, timeout=timeout, env=self.env, cwd=s))
 
     # --- crio ----------------------------------------------------------------------------------
 
@@ -333,6 +336,18 @@ class Container:
                 with open(procs) as f:
                     return [int(p) for p in f.read().split()]
         return []
+
+    def init_host_pid(self):
+        """The host's number for the container's pid 1 (its own pid namespace's init)."""
+        for pid in self.host_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    nspid = [line.split()[1:] for line in f if line.startswith("NSpid:")][0]
+            except OSError:
+                continue
+            if nspid[-1] == "1":
+                return pid
+        raise AssertionError(f"no pid 1 of container {self.id[:12]} in its cgroup")
 
     def monitor_pids(self):
         """Host pids of the monitor processes (ExecSync monitors too) whose argv names this id."""

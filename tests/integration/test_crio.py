@@ -236,7 +236,8 @@ def test_attach(node, pod):
         a.kill()
         a.wait()
     assert b"got hi" in got, (got, a.stderr.read())
-    assert b"got hi" in c.read_log()
+    # The log may be written just after the attached client got the line.
+    m.wait_for(lambda: b"got hi" in c.read_log(), 10, what="the attach session's line in the log")
 
 
 def test_log_reopen(node, pod):
@@ -320,14 +321,16 @@ def test_crio_restart(node, pod):
     killed = pod.create("killed", ["/bin/sh", "-c", TERMINABLE])
     monitors = alive.monitor_pids() + quits.monitor_pids()
     node.stop()
-    os.kill(quits.host_pids()[0], signal.SIGUSR1)
-    for pid in killed.host_pids():
-        os.kill(pid, signal.SIGKILL)
-    exits = os.path.join(node.state, "exits")
-    m.wait_for(lambda: os.path.exists(os.path.join(exits, quits.id)) and
-               os.path.exists(os.path.join(exits, killed.id)), 20, what="the exit files")
-    assert all(m.pid_alive(p) for p in alive.monitor_pids())
-    node.start()
+    try:
+        os.kill(quits.init_host_pid(), signal.SIGUSR1)
+        # Its pid namespace's init: the kernel kills the rest.
+        os.kill(killed.init_host_pid(), signal.SIGKILL)
+        exits = os.path.join(node.state, "exits")
+        m.wait_for(lambda: os.path.exists(os.path.join(exits, quits.id)) and
+                   os.path.exists(os.path.join(exits, killed.id)), 20, what="the exit files")
+        assert all(m.pid_alive(p) for p in alive.monitor_pids())
+    finally:
+        node.start()
     assert alive.state() == "CONTAINER_RUNNING"
     st = quits.status()
     assert (st["state"], st["exitCode"]) == ("CONTAINER_EXITED", 7)
