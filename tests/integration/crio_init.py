@@ -15,7 +15,7 @@ even where pid 1 never reaps), and CRI-O must be restartable while its container
 
 Commands, one per line on stdin, each answered by one line on stdout:
     start         start crio (output appended to LOG)     -> "started PID"
-    stop          SIGTERM crio, wait for it              -> "stopped WAITSTATUS"
+    stop          SIGTERM crio, wait for it (SIGKILL after STOP_TIMEOUT s)  -> "stopped WAITSTATUS"
     reap 0|1      stop or resume reaping orphans          -> "reap 0|1"
 End of stdin ends the namespace.
 """
@@ -24,6 +24,8 @@ import select
 import signal
 import subprocess
 import sys
+
+STOP_TIMEOUT = 60
 
 
 class Init:
@@ -53,9 +55,14 @@ class Init:
         return "started %d" % pid
 
     def stop(self):
+        """SIGTERM, and SIGKILL should crio still be there a minute later."""
         if not self.crio:
             return "stopped -1"
+        pidfd = os.pidfd_open(self.crio)
         os.kill(self.crio, signal.SIGTERM)
+        if not select.select([pidfd], [], [], STOP_TIMEOUT)[0]:
+            os.kill(self.crio, signal.SIGKILL)
+        os.close(pidfd)
         _, status = os.waitpid(self.crio, 0)
         self.crio = 0
         return "stopped %d" % status

@@ -89,7 +89,6 @@ class CrioNode:
         self.monitor = None
         self.init = None
         self.crio_pid = 0
-        self.pods = []
         self.socket = os.path.join(state, "crio.sock")
         os.makedirs(state, exist_ok=True)
         for d in ("crio.conf.d", "cni", "registries.conf.d", "tmp", "pods", "varlib", "podman-tmp", "specs"):
@@ -178,7 +177,10 @@ class CrioNode:
                     f"{s}/crio.conf.d", "--registries-conf", f"{s}/registries.conf",
                     "--registries-conf-dir", f"{s}/registries.conf.d"]
             self.init = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+                # --kill-child: should unshare be killed, so is the namespace's pid 1, and with
+                # it everything in the namespace.
+                ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+                 "--mount-proc",
                  "/usr/bin/python3", INIT, s, f"{s}/crio.log", *crio],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.env, cwd=s)
             assert self.init.stdout.readline().strip() == "ready", "crio_init did not start"
@@ -215,7 +217,11 @@ class CrioNode:
             self.crictl("rmp", "-fa", timeout=120)
             self.stop()
         self.init.stdin.close()
-        self.init.wait(timeout=60)
+        try:
+            self.init.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.init.kill()
+            self.init.wait()
         self.init.stdout.close()
         self.init = None
         remove_cgroups(self.state)
@@ -254,7 +260,6 @@ class CrioNode:
         }
         path = self._spec("pod-" + name, spec)
         pod = self.crictl("runp", path, check=True).out.strip()
-        self.pods.append((pod, path))
         return Pod(self, pod, path, spec["log_directory"])
 
 
