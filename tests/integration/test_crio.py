@@ -119,13 +119,19 @@ def test_logs_and_follow(node, pod):
     assert c.logs().out.splitlines()[:3] == ["line 0", "line 1", "line 2"]
     follow = subprocess.Popen([os.path.join(node.bin, "crictl"), "logs", "-f", c.id], env=node.env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # A stalled `logs -f` ends at EOF when this kills it, and the test fails instead of hanging.
+    watchdog = threading.Timer(20, follow.kill)
+    watchdog.start()
     try:
         seen = []
-        deadline = time.monotonic() + 20
         # Lines written after `logs -f` started reach it too.
-        while len(seen) < 30 and time.monotonic() < deadline:
-            seen.append(follow.stdout.readline().rstrip("\n"))
+        while len(seen) < 30:
+            line = follow.stdout.readline()
+            if not line:
+                break
+            seen.append(line.rstrip("\n"))
     finally:
+        watchdog.cancel()
         follow.kill()
         follow.wait()
     assert seen == ["line %d" % i for i in range(30)]
