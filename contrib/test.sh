@@ -5,7 +5,8 @@
 #
 #   main      gcc build, warnings as errors, in BUILD_DIR; ctest runs every test: unit tests,
 #             valgrind memcheck over them (label memcheck), the pytest integration suite
-#             (needs root, runc, podman and busybox-static; see contrib/deps.txt), the Debian
+#             (needs root, runc, podman and busybox-static; see contrib/deps.txt), the CRI-O
+#             tests (label crio; skipped without ../shared/crio or VIGIL_CRIO_DIR), the Debian
 #             package test (label deb: debootstrap, dpkg-dev, debhelper, lintian, a mirror), the
 #             vm test
 #   sanitize  clang ASan+UBSan build in BUILD_DIR/sanitize (-DVIGIL_FUZZ=ON: the same build

@@ -20,6 +20,8 @@
 #include "unit_cgroup.h"
 
 #define RUNTIME_MESSAGE_MAX 8191
+/* How long a timed-out container may take to die once killed before the timeout is reported. */
+#define KILL_GRACE_SECONDS 10
 
 int monitor_wait_status_to_exit(int wstatus)
 {
@@ -276,19 +278,41 @@ static void on_signal(const struct signalfd_siginfo *info, gpointer data)
                 forward_signal(m, info->ssi_signo);
 }
 
+/* The killed process has not gone: not our child after all, or stuck in the kernel. */
+static gboolean on_kill_grace_over(gpointer data)
+{
+        Monitor *m = data;
+
+        m->timeout_source = 0;
+        log_warning("container %d is still there %d seconds after SIGKILL; reporting the timeout anyway",
+                    m->container_pid, KILL_GRACE_SECONDS);
+        g_main_loop_quit(m->loop);
+        return G_SOURCE_REMOVE;
+}
+
+/*
+ * The timeout is reported only once the killed process is gone (reaped by us: an exec'd
+ * process is our child, through the subreaper): else it would outlive the monitor as a zombie
+ * under a pid 1 that may never reap it, and an exec probe that times out every few seconds
+ * would pile them up.  check_progress() ends the loop when SIGCHLD says it has gone.
+ */
 static gboolean on_timeout(gpointer data)
 {
         Monitor *m = data;
-        pid_t pgid = getpgid(m->container_pid);
+        pid_t pgid;
 
         m->timeout_source = 0;
+        /* Reaped in the same main loop iteration: the pid may already be someone else's. */
+        if (m->container_exited)
+                return G_SOURCE_REMOVE;
+        pgid = getpgid(m->container_pid);
         m->timed_out = TRUE;
         log_info("container %d timed out after %d seconds", m->container_pid, m->cfg->timeout);
         /* The whole process group, as conmon: a shell's children must not outlive it.  Never
          * our own group, which the container shares when the runtime did not setsid(). */
         if (pgid <= 1 || pgid == getpgrp() || kill(-pgid, SIGKILL) < 0)
                 kill(m->container_pid, SIGKILL);
-        g_main_loop_quit(m->loop);
+        m->timeout_source = g_timeout_add_seconds(KILL_GRACE_SECONDS, on_kill_grace_over, m);
         return G_SOURCE_REMOVE;
 }
 

@@ -49,6 +49,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "podman: end-to-end tests through podman 4.3.1")
     config.addinivalue_line("markers", "slow: tests that take several seconds")
     config.addinivalue_line("markers", "vigil_only: behaviour vigil guarantees and conmon 2.1.6 lacks")
+    config.addinivalue_line("markers", "crio: through CRI-O 1.33 (crio_node.py; skipped without ../shared/crio)")
     if config.option.basetemp is None:
         os.makedirs(SCRATCH, exist_ok=True)
         config.option.basetemp = os.path.join(SCRATCH, "pytest")
