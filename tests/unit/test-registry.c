@@ -344,6 +344,7 @@ static void test_remove_stale_keeps_a_newer_entry(void)
         g_assert_true(g_file_test(name, G_FILE_TEST_IS_SYMLINK));
         registry_unregister(&next);
         g_assert_false(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
+        registry_unregister(&dead); /* its memory: the entries are gone */
         remove_tree(dir);
 }
 
