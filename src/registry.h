@@ -29,7 +29,8 @@
 
 /**
  * registry_dir() - the directory the setting @configured names.
- * NULL or "": the default, /run/vigil for root and $XDG_RUNTIME_DIR/vigil otherwise;
+ * NULL or "": the default, /run/vigil for root and $XDG_RUNTIME_DIR/vigil otherwise (also for
+ * root in a user namespace that maps it to a user, as rootless podman runs its monitors);
  * "none": registration is off.
  * Return: the path, or NULL when there is none (off, or rootless without XDG_RUNTIME_DIR).
  */

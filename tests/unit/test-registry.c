@@ -9,9 +9,12 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -372,12 +375,54 @@ static void test_exec_dir(void)
         remove_tree(dir);
 }
 
+/* Rootless podman runs its monitors as root in a user namespace that maps root to the user:
+ * their registry is the user's, where the user's vigilctl looks, not /run/vigil. */
+static void test_dir_as_root_of_a_user_namespace(void)
+{
+        int status;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                g_test_skip("needs root, to become another user first");
+                return;
+        }
+        pid = fork();
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                g_autofree char *dir = NULL;
+                int fd;
+                if (setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                /* setuid() made /proc/self root's: make it ours again, to write uid_map. */
+                (void) prctl(PR_SET_DUMPABLE, 1);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        _exit(77);
+                fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0 65534 1", 9) != 9)
+                        _exit(77);
+                close(fd);
+                if (geteuid() != 0)
+                        _exit(3);
+                g_setenv("XDG_RUNTIME_DIR", "/run/user/65534", TRUE);
+                dir = registry_dir(NULL);
+                _exit(g_strcmp0(dir, "/run/user/65534/vigil") == 0 ? 0 : 1);
+        }
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77) {
+                g_test_skip("no unprivileged user namespaces here");
+                return;
+        }
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/registry/keys", test_keys);
         g_test_add_func("/registry/parse-entry", test_parse_entry);
         g_test_add_func("/registry/dir", test_dir);
+        g_test_add_func("/registry/dir-as-root-of-a-user-namespace", test_dir_as_root_of_a_user_namespace);
         g_test_add_func("/registry/register-unregister", test_register_unregister);
         g_test_add_func("/registry/register-refuses-bad-keys", test_register_refuses_bad_keys);
         g_test_add_func("/registry/relative-socket-made-absolute", test_relative_socket_made_absolute);
