@@ -33,15 +33,16 @@
 static char *exec_socket_path(const VigilConfig *cfg)
 {
         g_autofree char *dir = cfg->vigil.registry_exec ? registry_dir(cfg->vigil.registry_dir) : NULL;
-        g_autofree char *exec_dir = dir ? g_build_filename(dir, REGISTRY_EXEC, NULL) : NULL;
+        g_autofree char *exec_dir = NULL;
         const char *session = cfg->cuuid ? cfg->cuuid : cfg->cid;
+        int r;
 
-        if (!exec_dir || !registry_key_valid(session))
+        if (!dir || !registry_key_valid(session))
                 return NULL;
-        /* As registry.c: the registry itself, not its parents. */
-        if ((mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) ||
-            (mkdir(exec_dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)) {
-                log_warning("cannot create the registry directory %s: %s", exec_dir, g_strerror(errno));
+        r = registry_exec_dir(dir, &exec_dir);
+        if (r < 0) {
+                log_warning("cannot use %s/%s for exec sessions' sockets: %s", dir, REGISTRY_EXEC,
+                            registry_error(r));
                 return NULL;
         }
         return g_strconcat(exec_dir, "/", session, REGISTRY_SUFFIX, NULL);
@@ -73,7 +74,7 @@ static void register_control_socket(Monitor *m, const char *path)
         r = registry_register(&m->registration, dir, cfg->cid, cfg->name && *cfg->name ? cfg->name : NULL, path);
         if (r < 0)
                 log_warning("cannot register container %s in %s: %s", cfg->cid ? cfg->cid : "?", dir,
-                            r == -EINVAL ? "its id or name cannot be a file name" : g_strerror(-r));
+                            r == -EINVAL ? "its id or name cannot be a file name" : registry_error(r));
 }
 
 static gboolean exe_identity(pid_t pid, dev_t *ret_dev, ino_t *ret_ino)

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define REGISTRY_SUFFIX ".sock"
@@ -28,7 +29,8 @@
 
 /**
  * registry_dir() - the directory the setting @configured names.
- * NULL or "": the default, /run/vigil for root and $XDG_RUNTIME_DIR/vigil otherwise;
+ * NULL or "": the default, /run/vigil for root and $XDG_RUNTIME_DIR/vigil otherwise (also for
+ * root in a user namespace that maps it to a user, as rootless podman runs its monitors);
  * "none": registration is off.
  * Return: the path, or NULL when there is none (off, or rootless without XDG_RUNTIME_DIR).
  */
@@ -49,6 +51,7 @@ char *registry_parse_entry(const char *filename);
  * the same bundle socket, bound anew.  The socket's inode tells.
  */
 typedef struct {
+        char *dir;
         char *id_path;          /* <dir>/<id>.sock, NULL when not registered */
         char *id_target;        /* what it links to */
         char *name_path;        /* <dir>/by-name/<name>.sock, or NULL */
@@ -62,18 +65,31 @@ typedef struct {
 /**
  * registry_register() - link <dir>/<id>.sock (and by-name/<name>.sock when @name is not NULL)
  * to the socket at @socket_path, which must exist, creating @dir (0755 under root, 0700
- * otherwise; its parent must exist).  An entry already there is replaced: the id is ours now.  @reg must be
- * REGISTRATION_NULL.
- * Return: 0, -EINVAL for an id or name that cannot be a file name, or -errno.
+ * otherwise; its parent must exist).  An entry already there is replaced: the id is ours now.
+ * @reg must be REGISTRATION_NULL.
+ * Return: 0, -EINVAL for an id or name that cannot be a file name, -EPERM for a @dir (or
+ * by-name) that someone else owns or may write in, -ENOTDIR for a symlink there, or -errno.
  */
 int registry_register(Registration *reg, const char *dir, const char *id, const char *name,
                       const char *socket_path);
+
+/* Why registry_register() or registry_exec_dir() failed with @r, for a message. */
+const char *registry_error(int r);
 
 /* Remove the entries, unless a newer monitor has replaced them (or the socket) since. */
 void registry_unregister(Registration *reg);
 
 /**
- * registry_remove_stale() - remove the entry @path that was found stale, if it still links
- * to @target (a monitor may have taken the id since), with the by-name links that lead to it.
+ * registry_exec_dir() - create <dir>/exec for an exec session's socket, with the checks of
+ * registry_register().  Return: 0 with @ret_path set, or -errno as registry_register().
  */
-void registry_remove_stale(const char *dir, const char *path, const char *target);
+int registry_exec_dir(const char *dir, char **ret_path);
+
+/**
+ * registry_remove_stale() - remove the entry @file (in @dir, or in @dir/@sub: REGISTRY_BY_NAME)
+ * found stale, if it is still the symlink @seen (its lstat(2) from before the connect that
+ * failed: a newer monitor may have taken the id since, with a link of the same text), and
+ * the by-name links that led to it and now lead nowhere.  Nothing in a @dir someone else owns
+ * or may write in.
+ */
+void registry_remove_stale(const char *dir, const char *sub, const char *file, const struct stat *seen);

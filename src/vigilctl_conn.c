@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdutil.h"
+
 #define REPLY_MAX (16 * 1024 * 1024)
 
 int fail(const char *fmt, ...)
@@ -28,33 +30,39 @@ int fail(const char *fmt, ...)
         return CTL_EXIT_ERROR;
 }
 
+/* The address of @path; a long one through its directory, opened as @dfd (kept open until
+ * the connect). */
+static int address_of(const char *path, struct sockaddr_un *addr, int *dfd)
+{
+        g_autofree char *dir = NULL;
+        g_autofree char *name = NULL;
+
+        if (strlen(path) < sizeof(addr->sun_path)) {
+                *addr = (struct sockaddr_un) { .sun_family = AF_UNIX };
+                memcpy(addr->sun_path, path, strlen(path) + 1);
+                return sizeof(*addr);
+        }
+        dir = g_path_get_dirname(path);
+        name = g_path_get_basename(path);
+        *dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (*dfd < 0)
+                return -errno;
+        return unix_address_in_dir(addr, *dfd, name);
+}
+
 int conn_open(Conn *conn, const char *path)
 {
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        g_autofree char *dir = g_path_get_dirname(path);
-        g_autofree char *name = g_path_get_basename(path);
-        int dfd = -1, fd, r = 0;
+        struct sockaddr_un addr;
+        AutoFd dfd = -1;
+        AutoFd fd = -1;
+        int len = address_of(path, &addr, &dfd);
 
-        if (strlen(path) < sizeof(addr.sun_path)) {
-                memcpy(addr.sun_path, path, strlen(path) + 1);
-        } else {
-                /* Longer than sun_path: name it through the directory, opened first. */
-                dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return -errno;
-                g_snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s", dfd, name);
-        }
+        if (len < 0)
+                return len;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
-                r = -errno;
-        if (dfd >= 0)
-                close(dfd);
-        if (r < 0) {
-                if (fd >= 0)
-                        close(fd);
-                return r;
-        }
-        conn->fd = fd;
+        if (fd < 0 || connect(fd, (struct sockaddr *) &addr, len) < 0)
+                return -errno;
+        conn->fd = steal_fd(&fd);
         conn->buf = g_byte_array_new();
         return 0;
 }

@@ -83,6 +83,9 @@ static Row *sample(const LiveEntry *e)
         conn_close(&conn);
         if (!stats)
                 return NULL;
+        /* Whatever listens there may answer without them: that row is left out. */
+        if (!member_object(state, "state") || !member_object(stats, "stats"))
+                return NULL;
         r = g_new0(Row, 1);
         r->id = g_strdup(e->key);
         r->state = json_object_ref(member_object(state, "state"));
@@ -99,10 +102,8 @@ static GPtrArray *sample_all(const Ctl *ctl)
 
         for (guint i = 0; i < entries->len; i++) {
                 Row *r = sample(entries->pdata[i]);
-                if (r && r->state && r->stats)
+                if (r)
                         g_ptr_array_add(rows, r);
-                else if (r)
-                        row_free(r);
         }
         return rows;
 }

@@ -23,26 +23,19 @@ static gboolean is_stale(int r)
         return r == -ECONNREFUSED || r == -ENOENT;
 }
 
-static char *link_target(const char *path)
+/* Connects to the entry @file in the registry (or its @sub: by-name); removes it when it is a
+ * stale link (a socket bound there directly, with --control-socket, is not ours to remove).
+ * The link is looked at before the connect, so that what is removed is what failed, not a
+ * newer monitor's entry made since.  Return: 0, or -errno. */
+static int open_entry(const Ctl *ctl, const char *sub, const char *file, Conn *conn)
 {
-        char buf[PATH_MAX];
-        ssize_t n = readlink(path, buf, sizeof(buf) - 1);
-
-        if (n < 0)
-                return NULL;
-        buf[n] = '\0';
-        return g_strdup(buf);
-}
-
-/* Connects to the entry @path; removes it when it is a stale link (a socket bound there
- * directly, with --control-socket, is not ours to remove).  Return: 0, or -errno. */
-static int open_entry(const Ctl *ctl, const char *path, Conn *conn)
-{
-        g_autofree char *target = link_target(path);
+        g_autofree char *path = g_build_filename(ctl->registry_dir, sub ? sub : file, sub ? file : NULL, NULL);
+        struct stat seen;
+        gboolean is_link = lstat(path, &seen) == 0 && S_ISLNK(seen.st_mode);
         int r = conn_open(conn, path);
 
-        if (target && is_stale(r))
-                registry_remove_stale(ctl->registry_dir, path, target);
+        if (is_link && is_stale(r))
+                registry_remove_stale(ctl->registry_dir, sub, file, &seen);
         return r;
 }
 
@@ -74,9 +67,9 @@ static GPtrArray *list_matching(const Ctl *ctl, const char *prefix)
                 LiveEntry *e;
                 if (!key || !g_str_has_prefix(key, prefix))
                         continue;
-                path = g_build_filename(ctl->registry_dir, name, NULL);
-                if (open_entry(ctl, path, &conn) < 0)
+                if (open_entry(ctl, NULL, name, &conn) < 0)
                         continue;
+                path = g_build_filename(ctl->registry_dir, name, NULL);
                 conn_close(&conn);
                 e = g_new0(LiveEntry, 1);
                 e->key = g_steal_pointer(&key);
@@ -118,7 +111,7 @@ static int open_exact(const Ctl *ctl, const char *sub, const char *arg, Conn *co
 
         if (lstat(path, &st) < 0)
                 return 0;
-        r = open_entry(ctl, path, conn);
+        r = open_entry(ctl, sub, file, conn);
         if (r == 0)
                 return 1;
         if (is_stale(r))

@@ -322,3 +322,72 @@ def test_socket_bound_in_the_registry_is_found_and_kept(container):
     assert vigilctl("ps").returncode == 0
     assert os.path.exists(sock)
     os.unlink(sock)
+
+
+@pytest.mark.parametrize("how", ["symlink", "world-writable", "no-parent"])
+def test_unusable_registry_does_not_fail_the_container(container, tmp_path, how):
+    """A registry directory the monitor must not use (a symlink planted where it would be
+    made, one that others may write in) or cannot make (its parent is missing) is reported;
+    the container runs, and nothing is created where the symlink leads."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    registry = tmp_path / "registry"
+    if how == "symlink":
+        registry.symlink_to(victim)
+    elif how == "world-writable":
+        registry.mkdir()
+        registry.chmod(0o777)
+    else:
+        registry = tmp_path / "missing" / "registry"
+    c = container(["sleep", "60"], opts=["--sync"])
+    c.create(extra_env={"VIGIL_REGISTRY_DIR": str(registry)})
+    c.start()
+    assert vigilctl("--json", "state", os.path.join(c.bundle, "vigil.sock")).returncode == 0
+    assert os.listdir(victim) == []
+    if how == "world-writable":
+        assert os.listdir(registry) == []
+    c.runc("kill", c.cid, "KILL")
+    assert c.wait_exit() == 137
+    c.proc.wait(15)
+    _, err = c.proc.out()
+    assert f"cannot register container {c.cid} in {registry}" in err, err
+
+
+def test_ps_skips_a_monitor_with_a_malformed_state(tmp_path):
+    """A reply without the members ps needs (bad input from whatever listens there) leaves the
+    row out, with no GLib critical on the way."""
+    sock_path = tmp_path / "vigil.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(sock_path))
+    srv.listen(4)
+    srv.settimeout(10)
+    entry = id_entry("f00d" + os.urandom(4).hex())
+    os.makedirs(m.REGISTRY_DIR, exist_ok=True)
+    os.symlink(str(sock_path), entry)
+
+    def serve():
+        for _ in range(2):      # the liveness check, then ps' GetState
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                while True:     # GetState, then GetStats
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    for _ in range(chunk.count(b"\0")):
+                        c.sendall(b'{"parameters":{}}\0')
+
+    import threading
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        r = vigilctl("ps", "--json")
+    finally:
+        t.join(15)
+        srv.close()
+        os.unlink(entry)
+    assert r.returncode == 0, r.stderr
+    assert "CRITICAL" not in r.stderr, r.stderr
+    assert os.path.basename(entry)[:-len(".sock")] not in r.stdout

@@ -9,9 +9,12 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "registry.h"
@@ -209,6 +212,7 @@ static void test_remove_stale(void)
         g_autofree char *here = NULL;
         Registration dead = REGISTRATION_NULL;
         Registration live = REGISTRATION_NULL;
+        struct stat st;
 
         if (!dir)
                 return;
@@ -217,10 +221,14 @@ static void test_remove_stale(void)
         g_assert_cmpint(registry_register(&dead, dir, "dead", "db", gone), ==, 0);
         g_assert_cmpint(registry_register(&live, dir, "live", "web", here), ==, 0);
         path = g_strdup_printf("%s/dead.sock", dir);
-        /* Not if it changed since it was found stale. */
-        registry_remove_stale(dir, path, "/elsewhere/vigil.sock");
+        /* Not if it is another link than the one found stale. */
+        other = g_strdup_printf("%s/live.sock", dir);
+        g_assert_cmpint(lstat(other, &st), ==, 0);
+        g_clear_pointer(&other, g_free);
+        registry_remove_stale(dir, NULL, "dead.sock", &st);
         g_assert_true(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
-        registry_remove_stale(dir, path, gone);
+        g_assert_cmpint(lstat(path, &st), ==, 0);
+        registry_remove_stale(dir, NULL, "dead.sock", &st);
         g_assert_false(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
         other = g_strdup_printf("%s/by-name/db.sock", dir);
         g_assert_false(g_file_test(other, G_FILE_TEST_IS_SYMLINK));
@@ -232,15 +240,198 @@ static void test_remove_stale(void)
         remove_tree(dir);
 }
 
+/* Whoever could create the registry directory before us may have planted a symlink there:
+ * a root monitor must not create its entries wherever it leads. */
+static void test_refuses_symlinked_dir(void)
+{
+        g_autofree char *dir = scratch_dir("planted");
+        g_autofree char *victim = NULL;
+        g_autofree char *planted = NULL;
+        g_autofree char *sock = NULL;
+        g_autofree char *entry = NULL;
+        Registration reg = REGISTRATION_NULL;
+
+        if (!dir)
+                return;
+        victim = g_build_filename(dir, "victim", NULL);
+        planted = g_build_filename(dir, "registry", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(victim, 0755), ==, 0);
+        g_assert_cmpint(symlink(victim, planted), ==, 0);
+        sock = make_socket_file(dir, "vigil.sock");
+        g_assert_cmpint(registry_register(&reg, planted, "id1", NULL, sock), <, 0);
+        entry = g_build_filename(victim, "id1.sock", NULL);
+        g_assert_false(g_file_test(entry, G_FILE_TEST_IS_SYMLINK));
+        g_assert_null(reg.id_path);
+        remove_tree(dir);
+}
+
+/* A directory that others may write in (or that someone else owns) could have its by-name
+ * swapped for a symlink between our checks and our unlinks: it is not used. */
+static void test_refuses_dir_others_may_write(void)
+{
+        g_autofree char *dir = scratch_dir("open");
+        g_autofree char *sock = NULL;
+        Registration reg = REGISTRATION_NULL;
+
+        if (!dir)
+                return;
+        sock = make_socket_file(dir, "vigil.sock");
+        g_assert_cmpint(chmod(dir, 0777), ==, 0);
+        g_assert_cmpint(registry_register(&reg, dir, "id1", NULL, sock), ==, -EPERM);
+        g_assert_null(reg.id_path);
+        if (geteuid() == 0) {
+                g_assert_cmpint(chmod(dir, 0755), ==, 0);
+                g_assert_cmpint(chown(dir, 65534, 65534), ==, 0);
+                g_assert_cmpint(registry_register(&reg, dir, "id1", NULL, sock), ==, -EPERM);
+                g_assert_null(reg.id_path);
+        }
+        remove_tree(dir);
+}
+
+/* Cleaning a stale entry must not follow a by-name that is a symlink to another directory. */
+static void test_remove_stale_keeps_out_of_planted_by_name(void)
+{
+        g_autofree char *dir = scratch_dir("by-name-planted");
+        g_autofree char *victim = NULL;
+        g_autofree char *by_name = NULL;
+        g_autofree char *kept = NULL;
+        g_autofree char *gone = NULL;
+        g_autofree char *path = NULL;
+        Registration dead = REGISTRATION_NULL;
+        struct stat st;
+
+        if (!dir)
+                return;
+        gone = make_socket_file(dir, "gone.sock");
+        g_assert_cmpint(registry_register(&dead, dir, "dead", NULL, gone), ==, 0);
+        victim = g_build_filename(dir, "victim", NULL);
+        by_name = g_build_filename(dir, "by-name", NULL);
+        kept = g_build_filename(victim, "precious", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(victim, 0755), ==, 0);
+        g_assert_cmpint(symlink("../dead.sock", kept), ==, 0);
+        g_assert_cmpint(symlink(victim, by_name), ==, 0);
+        path = g_strdup_printf("%s/dead.sock", dir);
+        g_assert_cmpint(lstat(path, &st), ==, 0);
+        registry_remove_stale(dir, NULL, "dead.sock", &st);
+        g_assert_false(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
+        g_assert_true(g_file_test(kept, G_FILE_TEST_IS_SYMLINK));
+        registry_unregister(&dead);
+        remove_tree(dir);
+}
+
+/* podman restart: the entry found stale is replaced by the next monitor's (the same link
+ * text: the same bundle socket) before the client removes it.  The new entry stays. */
+static void test_remove_stale_keeps_a_newer_entry(void)
+{
+        g_autofree char *dir = scratch_dir("stale-race");
+        g_autofree char *sock = NULL;
+        g_autofree char *path = NULL;
+        g_autofree char *name = NULL;
+        Registration dead = REGISTRATION_NULL;
+        Registration next = REGISTRATION_NULL;
+        struct stat seen;
+
+        if (!dir)
+                return;
+        sock = make_socket_file(dir, "vigil.sock");
+        g_assert_cmpint(registry_register(&dead, dir, "cafe", "web", sock), ==, 0);
+        path = g_strdup_printf("%s/cafe.sock", dir);
+        name = g_strdup_printf("%s/by-name/web.sock", dir);
+        /* The client looks at the entry and finds it stale ... */
+        g_assert_cmpint(lstat(path, &seen), ==, 0);
+        /* ... the next monitor registers ... */
+        g_assert_cmpint(registry_register(&next, dir, "cafe", "web", sock), ==, 0);
+        /* ... and the client cleans up what it found. */
+        registry_remove_stale(dir, NULL, "cafe.sock", &seen);
+        g_assert_true(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
+        g_assert_true(g_file_test(name, G_FILE_TEST_IS_SYMLINK));
+        registry_unregister(&next);
+        g_assert_false(g_file_test(path, G_FILE_TEST_IS_SYMLINK));
+        registry_unregister(&dead); /* its memory: the entries are gone */
+        remove_tree(dir);
+}
+
+/* The exec sessions' directory is checked as the registry is: a planted symlink is refused. */
+static void test_exec_dir(void)
+{
+        g_autofree char *dir = scratch_dir("exec");
+        g_autofree char *victim = NULL;
+        g_autofree char *exec_dir = NULL;
+        g_autofree char *path = NULL;
+
+        if (!dir)
+                return;
+        g_assert_cmpint(registry_exec_dir(dir, &path), ==, 0);
+        exec_dir = g_build_filename(dir, "exec", NULL);
+        g_assert_cmpstr(path, ==, exec_dir);
+        g_assert_true(g_file_test(exec_dir, G_FILE_TEST_IS_DIR));
+        g_clear_pointer(&path, g_free);
+        g_assert_cmpint(rmdir(exec_dir), ==, 0);
+        victim = g_build_filename(dir, "victim", NULL);
+        g_assert_cmpint(g_mkdir_with_parents(victim, 0755), ==, 0);
+        g_assert_cmpint(symlink(victim, exec_dir), ==, 0);
+        g_assert_cmpint(registry_exec_dir(dir, &path), ==, -ENOTDIR);
+        g_assert_null(path);
+        remove_tree(dir);
+}
+
+/* Rootless podman runs its monitors as root in a user namespace that maps root to the user:
+ * their registry is the user's, where the user's vigilctl looks, not /run/vigil. */
+static void test_dir_as_root_of_a_user_namespace(void)
+{
+        int status;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                g_test_skip("needs root, to become another user first");
+                return;
+        }
+        pid = fork();
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+                g_autofree char *dir = NULL;
+                int fd;
+                if (setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                /* setuid() made /proc/self root's: make it ours again, to write uid_map. */
+                (void) prctl(PR_SET_DUMPABLE, 1);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        _exit(77);
+                fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0 65534 1", 9) != 9)
+                        _exit(77);
+                close(fd);
+                if (geteuid() != 0)
+                        _exit(3);
+                g_setenv("XDG_RUNTIME_DIR", "/run/user/65534", TRUE);
+                dir = registry_dir(NULL);
+                _exit(g_strcmp0(dir, "/run/user/65534/vigil") == 0 ? 0 : 1);
+        }
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77) {
+                g_test_skip("no unprivileged user namespaces here");
+                return;
+        }
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/registry/keys", test_keys);
         g_test_add_func("/registry/parse-entry", test_parse_entry);
         g_test_add_func("/registry/dir", test_dir);
+        g_test_add_func("/registry/dir-as-root-of-a-user-namespace", test_dir_as_root_of_a_user_namespace);
         g_test_add_func("/registry/register-unregister", test_register_unregister);
         g_test_add_func("/registry/register-refuses-bad-keys", test_register_refuses_bad_keys);
         g_test_add_func("/registry/relative-socket-made-absolute", test_relative_socket_made_absolute);
         g_test_add_func("/registry/remove-stale", test_remove_stale);
+        g_test_add_func("/registry/exec-dir", test_exec_dir);
+        g_test_add_func("/registry/refuses-symlinked-dir", test_refuses_symlinked_dir);
+        g_test_add_func("/registry/refuses-dir-others-may-write", test_refuses_dir_others_may_write);
+        g_test_add_func("/registry/remove-stale-keeps-out-of-planted-by-name",
+                        test_remove_stale_keeps_out_of_planted_by_name);
+        g_test_add_func("/registry/remove-stale-keeps-a-newer-entry", test_remove_stale_keeps_a_newer_entry);
         return g_test_run();
 }
