@@ -161,8 +161,9 @@ static const char monitor_description[] =
         "# errno and its text; path: the file that failed, where there is one.\n"
         "error OperationFailed (errno: int, message: string, path: ?string)\n"
         "\n"
-        "# WaitReady: the container exited before it was ready.\n"
-        "error ExitedBeforeReady (exit_code: int, signal: int)\n"
+        "# WaitReady: the container has exited, so it is no dependency to wait for; was_ready:\n"
+        "# it had sent READY=1 before.\n"
+        "error Exited (exit_code: int, signal: int, was_ready: bool)\n"
         "\n"
         "# WaitReady: nothing can tell readiness (no sd-notify relay for this container).\n"
         "error NoNotify (message: string)\n"
@@ -454,13 +455,14 @@ static JsonObject *wait_result(JsonApi *j, const ControlState *st)
         return o;
 }
 
-static gboolean send_exited_before_ready(ControlClient *c, JsonApi *j, const ControlState *st)
+static gboolean send_exited(ControlClient *c, JsonApi *j, const ControlState *st)
 {
         JsonObject *params = j->object_new();
 
         j->object_set_int_member(params, "exit_code", st->exited ? st->exit_code : -1);
         j->object_set_int_member(params, "signal", st->signal);
-        return send_error(c, j, CONTROL_INTERFACE ".ExitedBeforeReady", params);
+        j->object_set_boolean_member(params, "was_ready", st->notify.enabled && st->notify.ready);
+        return send_error(c, j, CONTROL_INTERFACE ".Exited", params);
 }
 
 gboolean control_varlink_send_exit(ControlClient *c)
@@ -478,7 +480,7 @@ gboolean control_varlink_send_exit(ControlClient *c)
         if (call == CALL_WAIT)
                 return send_reply(c, j, wait_result(j, &st), FALSE);
         if (call == CALL_WAIT_READY)
-                return send_exited_before_ready(c, j, &st);
+                return send_exited(c, j, &st);
         return send_reply(c, j, exit_event(j, &st), FALSE);
 }
 
@@ -616,7 +618,7 @@ static gboolean m_wait_ready(Call *call)
         if (st.notify.enabled && st.notify.ready && !s->exited)
                 return reply(call, ready_result(call->j, &st));
         if (s->exited)
-                return call->oneway || send_exited_before_ready(c, call->j, &st);
+                return call->oneway || send_exited(c, call->j, &st);
         if (!st.notify.enabled)
                 return reply_error(call, CONTROL_INTERFACE ".NoNotify", "message",
                                    "the container has no sd-notify socket to report readiness through");

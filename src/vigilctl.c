@@ -217,9 +217,12 @@ static int cmd_wait_ready(const Ctl *ctl, Conn *conn, const char *target)
                 return CTL_EXIT_ERROR;
         error = json_object_get_string_member_with_default(reply, "error", NULL);
         params = reply_params(reply);
-        if (error && g_str_equal(error, IFACE "ExitedBeforeReady")) {
-                fail("%s exited (exit code %" G_GINT64_FORMAT ") before it was ready", target,
-                     params ? json_object_get_int_member_with_default(params, "exit_code", -1) : -1);
+        if (error && g_str_equal(error, IFACE "Exited")) {
+                gboolean was_ready = params && json_object_get_boolean_member_with_default(params, "was_ready", FALSE);
+
+                fail("%s exited (exit code %" G_GINT64_FORMAT ") %s", target,
+                     params ? json_object_get_int_member_with_default(params, "exit_code", -1) : -1,
+                     was_ready ? "after it had been ready: it is not ready now" : "before it was ready");
                 return CTL_EXIT_NOT_READY;
         }
         if (error && g_str_equal(error, IFACE "NoNotify")) {

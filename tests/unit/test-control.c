@@ -698,14 +698,18 @@ static void test_wait_ready_exit_and_no_notify(void)
         control_server_exited(s);
         r = receive(fd);
         o = parse(r);
-        g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.ExitedBeforeReady");
+        g_assert_cmpstr(path_str(o, "error"), ==, "io.vigil.Monitor.Exited");
         g_assert_cmpint(path_int(o, "parameters.exit_code"), ==, 137);
         g_assert_cmpint(path_int(o, "parameters.signal"), ==, 9);
+        g_assert_false(json.node_get_boolean(path(o, "parameters.was_ready")));
         json.node_unref(o);
         /* After the exit, at once; even a container that was ready is no dependency now. */
         fake.not_ready = FALSE;
         late = call(fd, "{\"method\":\"io.vigil.Monitor.WaitReady\"}");
-        assert_error(late, "io.vigil.Monitor.ExitedBeforeReady", NULL);
+        assert_error(late, "io.vigil.Monitor.Exited", NULL);
+        o = parse(late);
+        g_assert_true(json.node_get_boolean(path(o, "parameters.was_ready")));
+        json.node_unref(o);
         fake.exited = FALSE;
         fake.no_notify = TRUE;
         s->exited = FALSE;
