@@ -9,7 +9,8 @@ typedef int (*BundleEditFunc)(JsonApi *json, JsonObject *root, gpointer data);
 
 /**
  * bundle_config_edit() - load <bundle>/config.json, let @edit change it, and replace the file
- * atomically.  @what names the option in messages ("sd-notify").
+ * atomically, all in a child process, so that json-glib is never mapped in the monitor: @edit
+ * and @data must not change anything the monitor keeps.  @what names the option in messages.
  * Return: 0, or -errno after logging what failed and where.
  */
 int bundle_config_edit(JsonApi *json, const char *bundle, const char *what, BundleEditFunc edit, gpointer data);
