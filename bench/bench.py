@@ -57,6 +57,17 @@ def log(msg):
 # small helpers
 
 
+def on_cpu_ns(pid):
+    """Time the task has run on a CPU, ns (/proc/PID/schedstat): exact, unlike utime."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def percentile(vals, q):
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, int(round(q / 100.0 * (len(vals) - 1))))]
+
+
 def read_kv(path):
     """Parse a /proc 'Key:   value kB' file into {key: int(kB)}."""
     out = {}

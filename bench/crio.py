@@ -34,33 +34,12 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import crio_node as cn  # noqa: E402
 
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def kv(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":"):
-                out[parts[0][:-1]] = int(parts[1])
-    return out
-
-
-def on_cpu_ns(pid):
-    with open("/proc/%d/schedstat" % pid) as f:
-        return int(f.read().split()[0])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import log, on_cpu_ns, percentile, read_kv as kv  # noqa: E402
 
 
 def processes_of(exe):
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and cn.exe_of(int(p)) == exe]
-
-
-def percentile(vals, q):
-    vals = sorted(vals)
-    return vals[min(len(vals) - 1, int(round(q / 100.0 * (len(vals) - 1))))]
 
 
 class Node:

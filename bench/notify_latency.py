@@ -28,6 +28,7 @@ import subprocess
 import sys
 
 import bench
+from bench import on_cpu_ns, percentile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,17 +52,6 @@ def container_stdout(log_path):
             if stream == b"stdout":
                 out.append(payload + (b"\n" if flag == b"F" else b""))
     return b"".join(out).decode()
-
-
-def on_cpu_ns(pid):
-    """Time the task has run on a CPU, ns (/proc/PID/schedstat): exact, unlike utime."""
-    with open("/proc/%d/schedstat" % pid) as f:
-        return int(f.read().split()[0])
-
-
-def percentile(vals, q):
-    vals = sorted(vals)
-    return vals[min(len(vals) - 1, int(round(q / 100.0 * (len(vals) - 1))))]
 
 
 class NotifyBench:
