@@ -5,7 +5,8 @@
 #
 #   main      gcc build, warnings as errors, in BUILD_DIR; ctest runs every test: unit tests,
 #             valgrind memcheck over them (label memcheck), the pytest integration suite
-#             (needs root, runc, podman and busybox-static; see contrib/deps.txt), the vm test
+#             (needs root, runc, podman and busybox-static; see contrib/deps.txt), the vm tests
+#             (a Debian 12 and a Debian 13 guest under qemu; tests/vm/README.md)
 #   sanitize  clang ASan+UBSan build in BUILD_DIR/sanitize (-DVIGIL_FUZZ=ON: the same build
 #             serves the fuzz stage); unit and integration tests with halt_on_error.  Reports
 #             of the vigil and vigilctl processes go to BUILD_DIR/sanitize/sanitizer-logs

