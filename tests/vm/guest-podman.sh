@@ -5,7 +5,7 @@
 # quadlet .container files and units/podman-vigil-example.service, unchanged.  The image is the
 # busybox root of the runc checks with the notifier, made with `podman import` (no registry).
 # Uses guest-test.sh's helpers (begin/end, expect, want, out, now_ms).
-# shellcheck shell=sh disable=SC2015
+# shellcheck shell=sh disable=SC2015,SC2154
 
 # --- set-up ------------------------------------------------------------------------------------
 install -D -m 755 /usr/local/bin/vigil /usr/local/libexec/vigil/conmon
@@ -20,10 +20,8 @@ EOF
 	echo '{"default": [{"type": "insecureAcceptAnything"}]}' > /etc/containers/policy.json
 uprop() { systemctl show -P "$2" "$1"; }
 ustate_is() { [ "$(uprop "$1" ActiveState)" = "$2" ]; }
+uprop_is() { [ "$(uprop "$1" "$2")" = "$3" ]; }
 gone() { ! podman container exists "$1"; }
-# states: "ActiveState/SubState/StatusText" from one `systemctl show`, a consistent sample.
-states() { awk -F= '{ v[$1] = substr($0, length($1) + 2) } END { print v["ActiveState"] "/" v["SubState"] "/" v["StatusText"] }'; }
-status_or_active() { [ -n "$(uprop "$1" StatusText)" ] || ustate_is "$1" active || ustate_is "$1" failed; }
 pod_tag=localhost/vigil-busybox
 notify=; health=
 t0=$(now_ms)
@@ -101,8 +99,7 @@ systemctl daemon-reload
 # systemd showed once the first StatusText arrived (before READY).
 start_probe() {
 	rm -f /run/probe
-	( wait_for 120 status_or_active "$1"
-	  systemctl show -p ActiveState,SubState,StatusText "$1" | states > /run/probe ) &
+	probe_status "$1" 120 systemctl > /run/probe &
 	t0=$(now_ms)
 	systemctl start "$1" && note "start ok" || fail "systemctl start $1 failed"
 	start_ms=$(( $(now_ms) - t0 ))
@@ -169,12 +166,12 @@ expect "while pinging" "$(uprop qwatchdog.service ActiveState)" active
 [ "${w2:-0}" -gt "${w1:-0}" ] && note "WatchdogTimestamp advanced by $(( (w2 - w1) / 1000 )) ms over 4 s" ||
 	fail "WatchdogTimestamp did not advance ($w1 -> $w2)"
 t0=$(now_ms)
-wait_for 30 sh -c '[ "$(systemctl show -P Result qwatchdog.service)" = watchdog ]' || fail "no watchdog timeout within 30 s"
+wait_for 30 uprop_is qwatchdog.service Result watchdog || fail "no watchdog timeout within 30 s"
 note "watchdog fired $(( $(now_ms) - t0 )) ms after the check of the pings"
 expect Result "$(uprop qwatchdog.service Result)" watchdog
 # systemd's watchdog kills the main process, vigil, with SIGABRT: no exit file, and podman
 # cannot remove the container ("conmon exited prematurely, exit code could not be retrieved").
-if wait_for 30 gone qwatchdog; then note "container removed"; else
+if wait_for 15 gone qwatchdog; then note "container removed"; else
 	known "after the watchdog's SIGABRT to vigil, podman cannot remove the container: $(podman ps -a --format '{{.Names}} {{.Status}}' --filter name=qwatchdog 2>&1)"
 	podman rm -f qwatchdog >/dev/null 2>&1
 fi
@@ -207,10 +204,13 @@ end; fi
 if want 26b-quadlet-oom-memorymax; then
 begin 26b-quadlet-oom-memorymax qmemmax; current_unit=qmemmax.service
 systemctl start qmemmax.service || fail "systemctl start failed"
-wait_for 90 sh -c '[ "$(systemctl show -P ActiveState qmemmax.service)" = failed ]' || fail "not failed within 90 s"
+wait_for 90 ustate_is qmemmax.service failed || fail "not failed within 90 s"
 expect ActiveState "$(uprop qmemmax.service ActiveState)" failed
-expect Result "$(uprop qmemmax.service Result)" oom-kill
-note "ExecMainCode=$(uprop qmemmax.service ExecMainCode) ExecMainStatus=$(uprop qmemmax.service ExecMainStatus)"
+# The container, not vigil, is killed: vigil exits with its 137, and systemd may see that
+# before it reads the unit's memory.events (Result=exit-code) or after (Result=oom-kill).
+r=$(uprop qmemmax.service Result)/$(uprop qmemmax.service ExecMainStatus)
+case $r in oom-kill/*|exit-code/137) note "Result/ExecMainStatus=$r" ;;
+	*) fail "Result/ExecMainStatus=$r (expected oom-kill or exit-code/137)" ;; esac
 journalctl -k -b -o cat | grep -q "oom-kill:.*qmemmax" && note "kernel OOM-killed in the unit's cgroup" ||
 	fail "no OOM kill in qmemmax.service in the kernel log"
 end; fi

@@ -34,7 +34,7 @@ prop() { systemctl show -P "$2" "vigil@$1.service"; }
 container_said() { journalctl -b SYSLOG_IDENTIFIER=vigil -o cat --no-pager | grep -qxF "$1"; }
 
 # --- per check bookkeeping ---------------------------------------------------------------------
-check=""; ok=1; detail=""; current=""
+check=""; ok=1; detail=""; current_unit=""
 # $share/checks (from VIGIL_VM_CHECKS on the host) may name the checks to run, e.g. "1 5a 9".
 only=$(cat "$share/checks" 2>/dev/null || true)
 want() {
@@ -44,7 +44,7 @@ want() {
 }
 # current_unit: the unit end() reports on and stops (vigil@NAME.service unless set).
 begin() {
-	check=$1; current=$2; current_unit=vigil@$2.service; ok=1; detail=""; knowns=""; t_check=$(now_ms)
+	check=$1; current_unit=vigil@$2.service; ok=1; detail=""; knowns=""; t_check=$(now_ms)
 	echo "$check" > "$share/current"
 }
 note() { detail="${detail:+$detail; }$*"; }
@@ -101,6 +101,20 @@ wait_for() {
 	done
 }
 state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
+# states: "ActiveState/SubState/StatusText" from the output of one `systemctl show`.
+states() { awk -F= '{ v[$1] = substr($0, length($1) + 2) } END { print v["ActiveState"] "/" v["SubState"] "/" v["StatusText"] }'; }
+# probe_status UNIT SECONDS CTL...: the first consistent sample (one `CTL show`) that has a
+# StatusText, or shows the unit active or failed: what a start showed before READY=1.
+probe_status() {
+	ps_unit=$1; ps_end=$(( $(date +%s) + $2 )); shift 2
+	while :; do
+		ps_s=$("$@" show -p ActiveState,SubState,StatusText "$ps_unit" | states)
+		case $ps_s in */*/?*|active/*|failed/*) break ;; esac
+		[ "$(date +%s)" -lt "$ps_end" ] || break
+		sleep 0.1
+	done
+	echo "$ps_s"
+}
 runc_has() { runc state "$1" >/dev/null 2>&1; }
 exe_of() { readlink "/proc/$1/exe" 2>/dev/null || echo "?"; }
 
@@ -317,8 +331,7 @@ if want 1-ready; then
 begin 1-ready ready
 t0=$(now_ms)
 # What systemd shows once the first STATUS= arrived and before READY=1.
-( n=40; while [ $n -gt 0 ] && [ -z "$(prop ready StatusText)" ]; do sleep 0.1; n=$((n - 1)); done
-  echo "$(prop ready ActiveState)/$(prop ready SubState)/$(prop ready StatusText)" > /run/ready-probe ) &
+probe_status vigil@ready.service 60 systemctl > /run/ready-probe &
 if systemctl start vigil@ready.service; then note "start ok"; else fail "systemctl start failed"; fi
 t1=$(now_ms)
 wait

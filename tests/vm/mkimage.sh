@@ -35,7 +35,7 @@ bookworm) packages=$packages,libglib2.0-0,libjson-glib-1.0-0 ;;
 # Debian 13: podman 5 (quadlet, conmon_path=vigil) with crun, dbus for podman's systemd
 # cgroup manager and the user sessions of the rootless checks, uidmap for their subuids.
 # No recommends (debootstrap installs none): podman runs with --network=none here.
-trixie) packages=$packages,libglib2.0-0t64,libjson-glib-1.0-0,crun,podman,dbus,dbus-user-session,systemd-container,uidmap ;;
+trixie) packages=$packages,libglib2.0-0t64,libjson-glib-1.0-0,crun,podman,dbus,dbus-user-session,uidmap ;;
 *) echo "mkimage: unknown release '$suite' (bookworm or trixie)" >&2; exit 2 ;;
 esac
 
