@@ -171,7 +171,7 @@ note "watchdog fired $(( $(now_ms) - t0 )) ms after the check of the pings"
 expect Result "$(uprop qwatchdog.service Result)" watchdog
 # systemd's watchdog kills the main process, vigil, with SIGABRT: no exit file, and podman
 # cannot remove the container ("conmon exited prematurely, exit code could not be retrieved").
-if wait_for 15 gone qwatchdog; then note "container removed"; else
+if wait_for 5 gone qwatchdog; then note "container removed"; else
 	known "after the watchdog's SIGABRT to vigil, podman cannot remove the container: $(podman ps -a --format '{{.Names}} {{.Status}}' --filter name=qwatchdog 2>&1)"
 	podman rm -f qwatchdog >/dev/null 2>&1
 fi

@@ -107,6 +107,9 @@ if ! INITRD=No timeout "${VIGIL_VM_DEBOOTSTRAP_TIMEOUT:-900}" unshare --mount --
 	if grep -qE 'Failed getting release file|Couldn.t download|Temporary failure resolving|unable to resolve' "$vm/debootstrap.log"; then
 		skip "debootstrap cannot reach $mirror (no network?)"
 	fi
+	if grep -qE 'NO_PUBKEY|unknown key|Release signed by unknown' "$vm/debootstrap.log"; then
+		skip "the host's debian-archive-keyring does not know $suite's key (upgrade debian-archive-keyring)"
+	fi
 	log "ERROR: debootstrap failed (log: $vm/debootstrap.log)"; exit 1
 fi
 log "debootstrap took $(( $(date +%s) - t0 )) s"
