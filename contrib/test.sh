@@ -8,7 +8,7 @@
 #             (needs root, runc, podman and busybox-static; see contrib/deps.txt), the CRI-O
 #             tests (label crio; skipped without ../shared/crio or VIGIL_CRIO_DIR), the Debian
 #             package test (label deb: debootstrap, dpkg-dev, debhelper, lintian, a mirror), the
-#             vm test
+#             vm tests (a Debian 12 and a Debian 13 guest under qemu; tests/vm/README.md)
 #   sanitize  clang ASan+UBSan build in BUILD_DIR/sanitize (-DVIGIL_FUZZ=ON: the same build
 #             serves the fuzz stage); unit and integration tests with halt_on_error.  Reports
 #             of the vigil and vigilctl processes go to BUILD_DIR/sanitize/sanitizer-logs

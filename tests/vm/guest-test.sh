@@ -1,14 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# guest-test.sh: the acceptance checks, run inside the throw-away Debian 12 guest by
-# vigil-acceptance.service (tests/vm/mkimage.sh) with systemd 252 as PID 1.
+# guest-test.sh: the acceptance checks, run inside the throw-away Debian guest (12 with
+# systemd 252, or 13 with systemd 257) by vigil-acceptance.service (tests/vm/mkimage.sh).
+# The same checks run in every guest; what needs a newer systemd, crun or podman runs where
+# they are and is reported as SKIP elsewhere.  The podman checks are in guest-podman.sh.
 #
 # The host (tests/vm/run.sh) shares a directory at /mnt/host holding this script, vigil,
-# units/vigil@.service, a busybox bundle with the static notifier (bundle/) and config.env.
+# units/vigil@.service, a busybox bundle with the static notifier (bundle/), the same rootfs
+# as rootfs.tar and the podman side (guest-podman.sh, units/podman-vigil-example.service,
+# contrib/containers.conf.d/vigil-notify.conf).
 # Each check installs the shipped unit's instance vigil@NAME with a drop-in of its own,
 # writes the container's script to /var/lib/vigil/NAME/rootfs/test.sh and looks at what
 # systemd reports (systemctl show).  Results go to /mnt/host/results, one line per check:
-#   PASS|FAIL|SKIP <check>: <what was seen>
+#   PASS|FAIL|SKIP <check>: <what was seen> [N ms]
 #   KNOWN <check>: <a known problem, reported, that does not fail the test>
 # followed by the unit's journal for a failed check, and "DONE" at the end.
 # note and fail always succeed, so "A && note ... || fail ..." is an if-then-else here.
@@ -18,18 +22,19 @@ share=/mnt/host
 results=$share/results
 : > "$results"
 exec 2>&1
+# VIGIL_VM_TRACE=1 on the host: every command the script runs goes to $share/trace.
+if [ -e "$share/trace" ]; then exec 2>>"$share/trace"; set -x; fi
 
 out() { echo "$*"; echo "$*" >> "$results"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 prop() { systemctl show -P "$2" "vigil@$1.service"; }
-unit_journal() { journalctl -b -u "vigil@$1.service" -o short-monotonic --no-pager 2>&1 | tail -n 40 | sed 's/^/    | /'; }
 # container_said LINE: the container printed LINE (passthrough: its stdout is the unit's
 # journal stream, but journald files it by the writer's cgroup, which is runc's, outside
 # the unit; so it is looked up by vigil's syslog identifier, not with -u).
 container_said() { journalctl -b SYSLOG_IDENTIFIER=vigil -o cat --no-pager | grep -qxF "$1"; }
 
 # --- per check bookkeeping ---------------------------------------------------------------------
-check=""; ok=1; detail=""; current=""
+check=""; ok=1; detail=""; current_unit=""
 # $share/checks (from VIGIL_VM_CHECKS on the host) may name the checks to run, e.g. "1 5a 9".
 only=$(cat "$share/checks" 2>/dev/null || true)
 want() {
@@ -37,7 +42,11 @@ want() {
 	for w in $only; do case "$1" in "$w"-*|"$w") return 0 ;; esac; done
 	return 1
 }
-begin() { check=$1; current=$2; ok=1; detail=""; knowns=""; }
+# current_unit: the unit end() reports on and stops (vigil@NAME.service unless set).
+begin() {
+	check=$1; current_unit=vigil@$2.service; ok=1; detail=""; knowns=""; t_check=$(now_ms)
+	echo "$check" > "$share/current"
+}
 note() { detail="${detail:+$detail; }$*"; }
 fail() { ok=0; note "$*"; }
 # known MSG: a known problem (see tests/vm/README.md), printed as KNOWN, not a failure.
@@ -55,22 +64,25 @@ expect_lt() {
 	if [ "$2" -lt "$3" ] 2>/dev/null; then note "$1=$2"; else fail "$1=$2 (expected < $3)"; fi
 }
 end() {
+	took="[$(( $(now_ms) - t_check )) ms]"
 	if [ "$ok" = 1 ]; then
-		out "PASS $check: $detail"
+		out "PASS $check: $detail $took"
 	else
-		out "FAIL $check: $detail"
-		unit_journal "$current" | tee -a "$results"
+		out "FAIL $check: $detail $took"
+		journalctl -b -u "$current_unit" -o short-monotonic --no-pager 2>&1 | tail -n 40 | sed 's/^/    | /' | tee -a "$results"
 	fi
 	[ -z "$knowns" ] || echo "$knowns" | while read -r k; do out "KNOWN $check: $k"; done
-	systemctl stop "vigil@$current.service" >/dev/null 2>&1
-	systemctl reset-failed "vigil@$current.service" >/dev/null 2>&1
+	systemctl stop "$current_unit" >/dev/null 2>&1
+	systemctl reset-failed "$current_unit" >/dev/null 2>&1
 }
 skip() { out "SKIP $1: $2"; }
 
 # container NAME: a bundle at /var/lib/vigil/NAME whose process runs the script on stdin.
+# Copied from a local copy of the shared bundle: a copy over 9p takes seconds under TCG.
 container() {
 	rm -rf "/var/lib/vigil/$1"
-	cp -a "$share/bundle" "/var/lib/vigil/$1"
+	[ -d /var/lib/vigil/.bundle ] || cp -a "$share/bundle" /var/lib/vigil/.bundle
+	cp -a /var/lib/vigil/.bundle "/var/lib/vigil/$1"
 	cat > "/var/lib/vigil/$1/rootfs/test.sh"
 }
 # dropin NAME: a drop-in for vigil@NAME.service from stdin.
@@ -78,16 +90,31 @@ dropin() {
 	mkdir -p "/etc/systemd/system/vigil@$1.service.d"
 	cat > "/etc/systemd/system/vigil@$1.service.d/50-check.conf"
 }
-# wait_for SECONDS COMMAND...: poll every 100 ms until COMMAND succeeds.
+# wait_for SECONDS COMMAND...: poll every 100 ms until COMMAND succeeds, for SECONDS of
+# wall time (a COMMAND such as podman can itself take seconds under TCG).
 wait_for() {
-	n=$(( $1 * 10 )); shift
-	while [ "$n" -gt 0 ]; do
+	wf_end=$(( $(date +%s) + $1 )); shift
+	while :; do
 		"$@" && return 0
-		sleep 0.1; n=$((n - 1))
+		[ "$(date +%s)" -lt "$wf_end" ] || return 1
+		sleep 0.1
 	done
-	return 1
 }
 state_is() { [ "$(prop "$1" ActiveState)" = "$2" ]; }
+# states: "ActiveState/SubState/StatusText" from the output of one `systemctl show`.
+states() { awk -F= '{ v[$1] = substr($0, length($1) + 2) } END { print v["ActiveState"] "/" v["SubState"] "/" v["StatusText"] }'; }
+# probe_status UNIT SECONDS CTL...: the first consistent sample (one `CTL show`) that has a
+# StatusText, or shows the unit active or failed: what a start showed before READY=1.
+probe_status() {
+	ps_unit=$1; ps_end=$(( $(date +%s) + $2 )); shift 2
+	while :; do
+		ps_s=$("$@" show -p ActiveState,SubState,StatusText "$ps_unit" | states)
+		case $ps_s in */*/?*|active/*|failed/*) break ;; esac
+		[ "$(date +%s)" -lt "$ps_end" ] || break
+		sleep 0.1
+	done
+	echo "$ps_s"
+}
 runc_has() { runc state "$1" >/dev/null 2>&1; }
 exe_of() { readlink "/proc/$1/exe" 2>/dev/null || echo "?"; }
 
@@ -96,6 +123,9 @@ systemctl is-system-running --wait >/dev/null 2>&1
 read -r uptime _ < /proc/uptime
 out "INFO boot: guest uptime at test start ${uptime} s; $(systemd-analyze time 2>/dev/null | head -n1)"
 out "INFO versions: $(systemctl --version | head -n1); $(runc --version | head -n1); kernel $(uname -r); cgroup $(stat -fc %T /sys/fs/cgroup)"
+systemd_version=$(systemctl --version | awk 'NR == 1 { print $2 + 0 }')
+has_crun=; command -v crun >/dev/null && has_crun=1 && out "INFO crun: $(crun --version | head -n1)"
+has_podman=; command -v podman >/dev/null && has_podman=1 && out "INFO podman: $(podman --version)"
 
 install -m 755 "$share/vigil" /usr/local/bin/vigil
 install -m 644 "$share/vigil@.service" /etc/systemd/system/vigil@.service
@@ -255,6 +285,45 @@ exec tail /dev/zero
 EOF
 sed -i 's/"resources": {/"resources": {"memory": {"limit": 33554432, "swap": 33554432},/' /var/lib/vigil/oom/config.json
 
+# 11: Type=notify-reload (systemd >= 253): SIGHUP through vigil, RELOADING=1 with
+# MONOTONIC_USEC= (from /proc/uptime: boot time, never behind the monotonic clock), READY=1
+# a second later.  The reload script is shared with the podman checks.
+cat > /var/lib/vigil/reload.sh <<'EOF'
+mono() { read -r u _ < /proc/uptime; echo "${u%.*}${u#*.}0000"; }
+reloads=0
+trap 'reloads=$((reloads + 1)); echo "reload: got SIGHUP"; notifier "msg:RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=$(mono)" sleep:1000 "msg:STATUS=reloaded $reloads\nREADY=1"' HUP
+trap 'exit 0' TERM
+notifier 'msg:STATUS=serving\nREADY=1'
+while :; do sleep 0.2; done
+EOF
+container reload < /var/lib/vigil/reload.sh
+[ "$systemd_version" -lt 253 ] || dropin reload <<'EOF'
+[Service]
+Type=notify-reload
+EOF
+
+# 12: crun as vigil@.service's runtime, the container in <unit>/container; 12b: the same
+# with DelegateSubgroup=vigil (systemd >= 254 starts vigil in <unit>/vigil itself).
+for n in crun crunsub; do
+	container "$n" <<EOF
+trap 'echo "$n: got SIGTERM"; exit 0' TERM
+echo "$n: hello"
+notifier 'msg:STATUS=on crun\nREADY=1'
+while :; do sleep 0.2; done
+EOF
+done
+if [ -n "$has_crun" ]; then
+	dropin crun <<'EOF'
+[Service]
+Environment=VIGIL_RUNTIME=/usr/bin/crun
+EOF
+	dropin crunsub <<'EOF'
+[Service]
+Environment=VIGIL_RUNTIME=/usr/bin/crun
+DelegateSubgroup=vigil
+EOF
+fi
+
 systemctl daemon-reload
 
 # --- 1. start blocks until READY=1 -------------------------------------------------------------
@@ -262,8 +331,7 @@ if want 1-ready; then
 begin 1-ready ready
 t0=$(now_ms)
 # What systemd shows once the first STATUS= arrived and before READY=1.
-( n=40; while [ $n -gt 0 ] && [ -z "$(prop ready StatusText)" ]; do sleep 0.1; n=$((n - 1)); done
-  echo "$(prop ready ActiveState)/$(prop ready SubState)/$(prop ready StatusText)" > /run/ready-probe ) &
+probe_status vigil@ready.service 60 systemctl > /run/ready-probe &
 if systemctl start vigil@ready.service; then note "start ok"; else fail "systemctl start failed"; fi
 t1=$(now_ms)
 wait
@@ -461,7 +529,10 @@ begin 8-fdstore fdstore
 systemctl start vigil@fdstore.service || fail "systemctl start failed"
 cur=$(systemd-analyze dump 2>/dev/null | awk '/^-> Unit vigil@fdstore.service:/ { u = 1; next } /^-> Unit / { u = 0 }
 	u && /File Descriptor Store Current:/ { print $NF; exit }')
-expect "FD store current (systemd-analyze dump)" "${cur:-none}" 1
+# systemd >= 254 has the property; 257's dump no longer lists the store's size.
+n_fds=$(prop fdstore NFileDescriptorStore)
+if [ -n "$n_fds" ]; then expect "NFileDescriptorStore" "$n_fds" 1
+else expect "FD store current (systemd-analyze dump)" "${cur:-none}" 1; fi
 pid1=$(prop fdstore MainPID)
 systemctl restart vigil@fdstore.service || fail "systemctl restart failed"
 pid2=$(prop fdstore MainPID)
@@ -484,6 +555,67 @@ note "Result=$(prop oom Result) ExecMainCode=$(prop oom ExecMainCode) ExecMainSt
 journalctl -k -b -o cat | grep -q "Memory cgroup out of memory" && note "kernel OOM-killed it" ||
 	fail "no memory-cgroup OOM kill in the kernel log"
 end; fi
+
+# --- 11. Type=notify-reload -------------------------------------------------------------------
+if want 11-notify-reload; then
+if [ "$systemd_version" -lt 253 ]; then skip 11-notify-reload "Type=notify-reload needs systemd >= 253 (this is $systemd_version)"; else
+begin 11-notify-reload reload
+systemctl start vigil@reload.service || fail "systemctl start failed"
+expect StatusText "$(prop reload StatusText)" serving
+for i in 1 2; do
+	t0=$(now_ms)
+	systemctl reload vigil@reload.service || fail "systemctl reload $i failed"
+	t1=$(now_ms)
+	expect_ge "reload $i ms" $((t1 - t0)) 1000
+	expect StatusText "$(prop reload StatusText)" "reloaded $i"
+done
+expect ActiveState "$(prop reload ActiveState)" active
+expect Type "$(prop reload Type)" notify-reload
+container_said "reload: got SIGHUP" && note "container got SIGHUP" || fail "no 'got SIGHUP' from the container"
+end; fi; fi
+
+# --- 12. crun, --unit-cgroup with Delegate=yes and DelegateSubgroup= ---------------------------
+crun_check() {
+	begin "$1" "$2"
+	t0=$(now_ms)
+	systemctl start "vigil@$2.service" && note "start ok" || fail "systemctl start failed"
+	note "start_ms=$(( $(now_ms) - t0 ))"
+	expect ActiveState "$(prop "$2" ActiveState)" active
+	expect StatusText "$(prop "$2" StatusText)" "on crun"
+	mainpid=$(prop "$2" MainPID); cpid=$(cat "/run/vigil/$2/pid" 2>/dev/null || echo none)
+	ucg=$(prop "$2" ControlGroup)
+	expect "MainPID exe" "$(exe_of "$mainpid")" /usr/local/bin/vigil
+	expect "vigil cgroup" "$(cut -d: -f3 "/proc/$mainpid/cgroup")" "$ucg/vigil"
+	expect "container cgroup" "$(cut -d: -f3 "/proc/$cpid/cgroup" 2>/dev/null)" "$ucg/container"
+	expect "crun state" "$(crun state "$2" 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"')" running
+	runc_has "$2" && fail "runc knows the container" || note "not runc's"
+	journalctl -b -u "vigil@$2.service" -o cat | grep -qxF "$2: hello" && note "journalctl -u shows the container's output" ||
+		fail "journalctl -u vigil@$2.service does not show the container's output"
+	systemctl stop "vigil@$2.service"
+	expect "after stop" "$(prop "$2" ActiveState)/$(prop "$2" Result)" inactive/success
+	container_said "$2: got SIGTERM" && note "container got SIGTERM" || fail "no 'got SIGTERM' from the container"
+	[ ! -e "/proc/$cpid" ] && note "container pid $cpid gone" || fail "container pid $cpid still there"
+	# The shipped unit's ExecStopPost= runs `runc delete`: crun's state of the stopped
+	# container stays until the next start (crun create replaces nothing: delete it here).
+	note "crun state after stop: $(crun state "$2" 2>/dev/null | grep -o '"status": *"[a-z]*"' || echo none)"
+	crun delete --force "$2" >/dev/null 2>&1
+	end
+}
+for c in 12-crun-unit-cgroup:crun 12b-crun-delegate-subgroup:crunsub; do
+	want "${c%%:*}" || continue
+	if [ -z "$has_crun" ]; then skip "${c%%:*}" "no crun in this guest"; continue; fi
+	if [ "$c" = 12b-crun-delegate-subgroup:crunsub ] && [ "$systemd_version" -lt 254 ]; then
+		skip "${c%%:*}" "DelegateSubgroup= needs systemd >= 254"; continue; fi
+	crun_check "${c%%:*}" "${c#*:}"
+done
+
+# --- podman (guest-podman.sh), where there is podman --------------------------------------------
+if [ -n "$has_podman" ]; then
+	# shellcheck source=tests/vm/guest-podman.sh
+	. "$share/guest-podman.sh"
+else
+	skip podman "no podman in this guest: the podman and quadlet checks run in the trixie guest"
+fi
 
 # --- 10. every notification came from the main pid -----------------------------------------
 if want 10-main-pid-only; then

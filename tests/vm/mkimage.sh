@@ -1,12 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# mkimage.sh BUILD_DIR
+# mkimage.sh BUILD_DIR [RELEASE]
 #
-# Builds (or reuses) the Debian 12 guest for the real-systemd acceptance test:
-#   BUILD_DIR/vm/image/disk.raw   ext4 root filesystem (made with mkfs.ext4 -d, no loop mount)
-#   BUILD_DIR/vm/image/vmlinuz    the guest's kernel and initrd, for qemu -kernel/-initrd
-#   BUILD_DIR/vm/image/initrd.img
-#   BUILD_DIR/vm/image/stamp      hash of this script: the image is rebuilt when it changes
+# Builds (or reuses) a Debian guest for the real-systemd acceptance test.  RELEASE (or
+# $VIGIL_VM_RELEASE) is bookworm (Debian 12, systemd 252, the default) or trixie (Debian 13,
+# systemd 257, podman 5, crun); each has a tree of its own, R=BUILD_DIR/vm/RELEASE:
+#   R/image/disk.raw   ext4 root filesystem (made with mkfs.ext4 -d, no loop mount)
+#   R/image/vmlinuz    the guest's own kernel and initrd, for qemu -kernel/-initrd
+#   R/image/initrd.img
+#   R/image/stamp      hash of this script and the package list: rebuilt when they change
+#   R/image/build-time seconds the build took
 #
 # Only what never changes between runs is baked in: the packages, a boot that is quiet and
 # fast, and vigil-acceptance.service, which mounts the 9p share "host" at /mnt/host, runs
@@ -19,14 +22,22 @@
 # All scratch files stay under BUILD_DIR/vm.
 set -euo pipefail
 
-build=$(realpath "${1:?usage: mkimage.sh BUILD_DIR}")
+build=$(realpath "${1:?usage: mkimage.sh BUILD_DIR [bookworm|trixie]}")
+suite=${2:-${VIGIL_VM_RELEASE:-bookworm}}
 here=$(cd "$(dirname "$0")" && pwd)
-vm=$build/vm
+vm=$build/vm/$suite
 img=$vm/image
-suite=bookworm
-# The guest needs systemd as PID 1, a kernel, runc and vigil's shared libraries (the host
-# builds vigil against the same Debian 12 libraries).
-packages=systemd,systemd-sysv,udev,linux-image-amd64,kmod,runc,libglib2.0-0,libjson-glib-1.0-0,libsystemd0,procps,util-linux
+# Every guest needs systemd as PID 1, a kernel, runc and vigil's shared libraries (vigil is
+# built on the Debian 12 host; its glib is older than either guest's, so it runs on both).
+packages=systemd,systemd-sysv,udev,linux-image-amd64,kmod,runc,libsystemd0,procps,util-linux
+case $suite in
+bookworm) packages=$packages,libglib2.0-0,libjson-glib-1.0-0 ;;
+# Debian 13: podman 5 (quadlet, conmon_path=vigil) with crun, dbus for podman's systemd
+# cgroup manager and the user sessions of the rootless checks, uidmap for their subuids.
+# No recommends (debootstrap installs none): podman runs with --network=none here.
+trixie) packages=$packages,libglib2.0-0t64,libjson-glib-1.0-0,crun,podman,dbus,dbus-user-session,uidmap ;;
+*) echo "mkimage: unknown release '$suite' (bookworm or trixie)" >&2; exit 2 ;;
+esac
 
 log() { echo "mkimage: $*" >&2; }
 skip() { log "SKIP: $*"; exit 77; }
@@ -43,9 +54,9 @@ command -v debootstrap >/dev/null || skip "debootstrap is not installed (apt-get
 command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 is not installed (apt-get install e2fsprogs)"
 grep -q -- '-d root-directory' <<<"$(mkfs.ext4 2>&1)" || skip "this mkfs.ext4 has no -d (root directory) option"
 
-# The mirror the host's apt uses for $suite main (deb822 or one-line format).
+# The mirror the host's apt uses for suite $1 main (deb822 or one-line format).
 mirror_from_apt() {
-	local f
+	local f suite=$1
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -f "$f" ] || continue
 		awk -v suite="$suite" '
@@ -61,8 +72,12 @@ mirror_from_apt() {
 			if ($(i + 1) == suite) { print $i; exit } }'
 	return 0
 }
-mirror=${VIGIL_VM_MIRROR:-$(mirror_from_apt | sed -n 1p)}
-[ -n "$mirror" ] || skip "no Debian $suite mirror in the host's apt sources (set VIGIL_VM_MIRROR)"
+# A suite the host does not use (trixie on a Debian 12 host) comes from the same mirror as
+# the host's own release.
+host_suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+mirror=${VIGIL_VM_MIRROR:-$(mirror_from_apt "$suite" | sed -n 1p)}
+[ -n "$mirror" ] || [ -z "$host_suite" ] || mirror=$(mirror_from_apt "$host_suite" | sed -n 1p)
+[ -n "$mirror" ] || skip "no Debian mirror for $suite in the host's apt sources (set VIGIL_VM_MIRROR)"
 
 mkdir -p "$vm/debs"
 # Never delete a tree that still has something mounted in it.
@@ -85,12 +100,15 @@ log "debootstrap $suite from $mirror into $root"
 # In a private mount namespace: debootstrap's /proc and /sys mounts in the chroot cannot
 # outlive it, whatever happens.  INITRD=No: the kernel's postinst hook makes no initramfs
 # (a big MODULES=most one, twice); it is made once below, small, after the configuration.
-if ! INITRD=No timeout 600 unshare --mount --propagation private \
+if ! INITRD=No timeout "${VIGIL_VM_DEBOOTSTRAP_TIMEOUT:-900}" unshare --mount --propagation private \
 	debootstrap --variant=minbase --include="$packages" --cache-dir="$vm/debs" \
 	"$suite" "$root" "$mirror" >"$vm/debootstrap.log" 2>&1; then
 	tail -n 20 "$vm/debootstrap.log" >&2
 	if grep -qE 'Failed getting release file|Couldn.t download|Temporary failure resolving|unable to resolve' "$vm/debootstrap.log"; then
 		skip "debootstrap cannot reach $mirror (no network?)"
+	fi
+	if grep -qE 'NO_PUBKEY|unknown key|Release signed by unknown' "$vm/debootstrap.log"; then
+		skip "the host's debian-archive-keyring does not know $suite's key (upgrade debian-archive-keyring)"
 	fi
 	log "ERROR: debootstrap failed (log: $vm/debootstrap.log)"; exit 1
 fi
@@ -167,6 +185,7 @@ log "mkfs.ext4 -d ($(du -sm "$root" | cut -f1) MiB of files)"
 mkfs.ext4 -q -F -L vigil-vm -d "$root" "$img.new/disk.raw" 2G
 echo "$kver" > "$img.new/kernel-version"
 echo "$stamp" > "$img.new/stamp"
+echo "$(( $(date +%s) - t0 ))" > "$img.new/build-time"
 safe_rm "$img"
 mv "$img.new" "$img"
 # The tree is in the image now; keep only the downloaded packages for a rebuild.
