@@ -27,6 +27,7 @@
 
 #include "cgroup.h"
 #include "logging.h"
+#include "userns.h"
 
 
 /* An exec session asked to register ([registry] exec) has its socket in the registry itself. */
@@ -128,10 +129,15 @@ static gboolean check_started(Monitor *m)
         return FALSE;
 }
 
-/* The runtime's state directory: --root among the runtime arguments, else its default. */
+/*
+ * The runtime's state directory: --root among the runtime arguments, else its default, which
+ * runc and crun choose so: $XDG_RUNTIME_DIR/<name> for a user, and for root in a user
+ * namespace (rootless podman passes no --root) unless USER is root; else /run/<name>.
+ */
 static char *runtime_state_dir(const VigilConfig *cfg)
 {
         g_autofree char *base = g_path_get_basename(cfg->runtime);
+        const char *xdg = g_getenv("XDG_RUNTIME_DIR");
 
         for (char **a = cfg->runtime_args; a && *a; a++) {
                 if (g_str_equal(*a, "--root") && a[1])
@@ -139,6 +145,8 @@ static char *runtime_state_dir(const VigilConfig *cfg)
                 if (g_str_has_prefix(*a, "--root="))
                         return g_strdup(*a + 7);
         }
+        if (xdg && *xdg && (geteuid() != 0 || (!userns_is_host_root() && g_strcmp0(g_getenv("USER"), "root") != 0)))
+                return g_build_filename(xdg, base, NULL);
         return g_build_filename("/run", base, NULL);
 }
 

@@ -18,28 +18,10 @@
 #include <unistd.h>
 
 #include "fdutil.h"
+#include "userns.h"
 
 /* Keys end up as "<key>.sock" file names: leave room for the suffix within NAME_MAX. */
 #define KEY_MAX (NAME_MAX - (int) sizeof(REGISTRY_SUFFIX) - 16)
-
-/* Root of the host, not root in a user namespace that maps it to a user: rootless podman runs
- * its monitors so, and the user's vigilctl looks in the user's registry. */
-static gboolean is_host_root(void)
-{
-        g_autofree char *map = NULL;
-        g_auto(GStrv) lines = NULL;
-        unsigned inside, outside, count;
-
-        if (geteuid() != 0)
-                return FALSE;
-        if (!g_file_get_contents("/proc/self/uid_map", &map, NULL, NULL))
-                return TRUE;    /* no /proc: nothing says otherwise */
-        lines = g_strsplit(map, "\n", -1);
-        for (char **l = lines; *l; l++)
-                if (sscanf(*l, "%u %u %u", &inside, &outside, &count) == 3 && inside == 0)
-                        return outside == 0;
-        return FALSE;
-}
 
 char *registry_dir(const char *configured)
 {
@@ -49,7 +31,7 @@ char *registry_dir(const char *configured)
                 return NULL;
         if (configured && *configured)
                 return g_strdup(configured);
-        if (is_host_root())
+        if (userns_is_host_root())
                 return g_strdup("/run/vigil");
         runtime_dir = g_getenv("XDG_RUNTIME_DIR");
         /* Relative or empty: not a place we could name to a client in another directory. */
@@ -99,7 +81,7 @@ static int open_trusted_dir(int parent_fd, const char *name, gboolean create, in
         struct stat st;
 
         /* Root's registry is readable by all (the sockets decide who may connect); a user's is private. */
-        if (create && mkdirat(parent_fd, name, is_host_root() ? 0755 : 0700) < 0 && errno != EEXIST)
+        if (create && mkdirat(parent_fd, name, userns_is_host_root() ? 0755 : 0700) < 0 && errno != EEXIST)
                 return -errno;
         fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)

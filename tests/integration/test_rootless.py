@@ -283,10 +283,9 @@ def test_rootless_detached_logs_exec_state_stop(user):
     user.podman("rm", name, check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="rootless runc keeps its state in $XDG_RUNTIME_DIR/runc and podman "
-                   "passes no --root: the monitor watches /run/runc/ID/exec.fifo, which is not there, and "
-                   "its fallback (the executable of the container's process) does not see the start either")
 def test_rootless_state_running(user):
+    """Rootless runc keeps its state in $XDG_RUNTIME_DIR/runc and podman passes no --root: the
+    monitor must look for exec.fifo where runc puts it to see the start."""
     name = "rl-" + uuid.uuid4().hex[:8]
     user.podman("run", "-d", "--name", name, IMAGE, "sleep", "60", check=True)
     try:
