@@ -27,7 +27,9 @@ for tool in dpkg-buildpackage dh lintian; do
 done
 
 rm -rf "$out"
-mkdir -p "$src"
+mkdir -p "$src" "$out/tmp"
+# lintian's caches (MLDBM files) would otherwise stay behind in /tmp.
+export TMPDIR=$out/tmp
 if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
 	commit=$(git -C "$repo" rev-parse --short=12 HEAD)
 	git -C "$repo" ls-files -z --cached --others --exclude-standard |

@@ -2,8 +2,10 @@
 """The sd-notify relay (issue 5): a host receiver plays systemd, a static notifier runs in the
 busybox container.  Everything here is vigil behaviour: conmon 2.1.6 relays only READY=1 and
 WATCHDOG=1, so the module is skipped for it."""
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +15,7 @@ import pytest
 
 import monitor as m
 import notify_helpers as nh
-from conftest import BUILD_DIR, IS_VIGIL
+from conftest import BUILD_DIR, IS_VIGIL, SCRATCH
 
 pytestmark = pytest.mark.skipif(not IS_VIGIL, reason="vigil's sd-notify relay")
 
@@ -26,17 +28,28 @@ def notifier():
     return nh.build_notifier(BUILD_DIR)
 
 
-def short_path():
-    # Python binds only paths that fit sun_path: keep the host socket short.
-    return "/tmp/vigil-nt-%s.sock" % uuid.uuid4().hex[:10]
+@pytest.fixture(scope="module")
+def socket_dir():
+    """Where the host sockets go: under the scratch tree, reached through a short link in /run,
+    since Python binds only paths that fit sun_path."""
+    real = os.path.join(SCRATCH, "notify-sockets")
+    os.makedirs(real, exist_ok=True)
+    link = "/run/vigil-nt-%s" % hashlib.sha256(real.encode()).hexdigest()[:8]
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(real, link)
+    yield link
+    os.unlink(link)
+    shutil.rmtree(real, ignore_errors=True)
 
 
 @pytest.fixture
-def receiver():
+def receiver(socket_dir):
     made = []
 
     def make(**kw):
-        r = nh.Receiver(kw.pop("path", None) or short_path(), **kw)
+        path = kw.pop("path", None) or os.path.join(socket_dir, uuid.uuid4().hex[:10] + ".sock")
+        r = nh.Receiver(path, **kw)
         made.append(r)
         return r
 
@@ -450,7 +463,6 @@ def test_healthy_mode_needs_a_command(container, notifier):
 def npodman(env, notifier):
     """A podman of our own (own root: test_podman's session fixture may exist too), with the
     notifier in its image."""
-    import shutil
     if not shutil.which("podman"):
         pytest.skip("podman not installed")
     from test_podman import Podman, podman_root
