@@ -142,11 +142,13 @@ class CrioNode:
         os.unlink(tar)
 
     def podman(self, *args, timeout=120):
-        """podman on CRI-O's storage, with /var/lib redirected to STATE/varlib."""
+        """podman on CRI-O's storage, with /var/lib redirected to STATE/varlib.  Its runroot is a
+        tmpfs of its own at /mnt in the private mount namespace: podman refuses one longer than
+        50 characters, which STATE/run is in a deep build tree (the sanitize stage's)."""
         s = self.state
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$0/varlib" /var/lib && exec "$@"', s,
-                "podman", "--root", f"{s}/storage", "--runroot", f"{s}/run", "--storage-driver", "overlay",
+                'mount --bind "$0/varlib" /var/lib && mount -t tmpfs tmpfs /mnt && exec "$@"', s,
+                "podman", "--root", f"{s}/storage", "--runroot", "/mnt/run", "--storage-driver", "overlay",
                 "--tmpdir", f"{s}/podman-tmp", "--events-backend", "none", "--cgroup-manager", "cgroupfs",
                 "--network-config-dir", f"{s}/podman-net", *args]
         return Result(subprocess.run(argv, capture_output=True, timeout=timeout, env=self.env, cwd=s))
