@@ -66,11 +66,12 @@ static char *control_socket_path(const VigilConfig *cfg)
 static void register_control_socket(Monitor *m, const char *path)
 {
         const VigilConfig *cfg = m->cfg;
-        g_autofree char *dir = registry_dir(cfg->vigil.registry_dir);
+        g_autofree char *dir = NULL;
         int r;
 
-        /* An exec session that registers has its socket in the registry already. */
-        if (!dir || cfg->exec)
+        /* An exec session that registers has its socket in the registry already; and every
+         * exec probe starts one, so it does not even look the directory up. */
+        if (cfg->exec || !(dir = registry_dir(cfg->vigil.registry_dir)))
                 return;
         r = registry_register(&m->registration, dir, cfg->cid, cfg->name && *cfg->name ? cfg->name : NULL, path);
         if (r < 0)
