@@ -102,11 +102,7 @@ class CrioNode:
         attach = os.path.join(state, "attach")
         os.makedirs(attach, exist_ok=True)
         if len(attach) > 30:
-            self.attach_link = "/run/vigil-crio-%s" % hashlib.sha256(state.encode()).hexdigest()[:8]
-            if os.path.lexists(self.attach_link):
-                os.unlink(self.attach_link)
-            os.symlink(attach, self.attach_link)
-            attach = self.attach_link
+            self.attach_link = attach = m.short_link(attach, "crio")
         # No iptables or nft needed: host-network pods map no ports.
         self._write("crio.conf.d/10-vigil-tests.conf",
                     f'[crio.runtime]\ndisable_hostport_mapping = true\ncontainer_attach_socket_dir = "{attach}"\n')

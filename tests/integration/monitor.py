@@ -6,6 +6,7 @@ socketpair ends land on exact fd numbers (3+N sync, 4+N start, N = preserved fds
 podman's exec.Cmd ExtraFiles.
 """
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,17 @@ REGISTRY_DIR = None
 
 K8S_RE = re.compile(
     rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d) (stdout|stderr) ([FP]) (.*)$")
+
+
+def short_link(real, tag):
+    """A short path for @real, a directory deep in the build tree: the link
+    /run/vigil-<tag>-<hash of real>, made anew.  For what must fit a socket address or podman's
+    50-character runroot; the caller removes it."""
+    link = "/run/vigil-%s-%s" % (tag, hashlib.sha256(real.encode()).hexdigest()[:8])
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(real, link)
+    return link
 
 
 def wait_for(pred, timeout, interval=0.02, what="condition"):

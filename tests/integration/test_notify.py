@@ -2,7 +2,6 @@
 """The sd-notify relay (issue 5): a host receiver plays systemd, a static notifier runs in the
 busybox container.  Everything here is vigil behaviour: conmon 2.1.6 relays only READY=1 and
 WATCHDOG=1, so the module is skipped for it."""
-import hashlib
 import json
 import os
 import shutil
@@ -34,10 +33,7 @@ def socket_dir():
     since Python binds only paths that fit sun_path."""
     real = os.path.join(SCRATCH, "notify-sockets")
     os.makedirs(real, exist_ok=True)
-    link = "/run/vigil-nt-%s" % hashlib.sha256(real.encode()).hexdigest()[:8]
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink(real, link)
+    link = m.short_link(real, "nt")
     yield link
     os.unlink(link)
     shutil.rmtree(real, ignore_errors=True)

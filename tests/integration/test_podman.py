@@ -4,7 +4,6 @@ CONTAINERS_CONF + conmon_path, as engine-contract.md §1.1 recommends) with real
 
 Everything podman stores lives under the test scratch dir; the host's default store is never
 touched."""
-import hashlib
 import os
 import shutil
 import subprocess
@@ -44,11 +43,7 @@ def podman_root(name="podman"):
         shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     if len(os.path.join(root, "runroot")) > 50:
-        link = "/run/vigil-it-%s" % hashlib.sha256(root.encode()).hexdigest()[:8]
-        if os.path.islink(link):
-            os.unlink(link)
-        os.symlink(root, link)
-        root = link
+        root = m.short_link(root, "it")
     return root
 
 
