@@ -164,19 +164,44 @@ def test_journald_integrity(container):
     deadline = time.monotonic() + 120
     while True:
         sh = streams.StreamHash()
-        p = subprocess.Popen(["journalctl", "-o", "export", "--no-pager", "CONTAINER_ID_FULL=" + c.cid],
-                             stdout=subprocess.PIPE)
-        for e in streams.iter_journal_export(p.stdout):
-            s = {b"6": "stdout", b"3": "stderr"}[e["PRIORITY"]]
-            sh.add(s, e["MESSAGE"])
+        copies = []
+        for e in _container_entries(c.cid, copies):
+            sh.add(_stream_of(e), e["MESSAGE"])
             sh.records += 1
-        assert p.wait(120) == 0
         if sum(sh.n.values()) >= total or time.monotonic() > deadline:
             break
         time.sleep(0.5)
         _journal_sync()
+    if copies:
+        print("journald wrote %d entries twice (systemd#29016), not counted: %s" % (len(copies), "; ".join(copies)))
     if sh.result() != exp:
         pytest.fail("journal differs from genstream's output: %s" % _explain_mismatch(c.cid, "5", half, half))
+
+
+def _stream_of(entry):
+    return {b"6": "stdout", b"3": "stderr"}[entry["PRIORITY"]]
+
+
+def _container_entries(cid, copies):
+    """A container's entries (`journalctl -o export`) without the copies systemd-journald
+    makes itself.  When a journal file fills up, journald can fail to append an entry after it
+    is already in the file's entry array; it then rotates and writes the entry again to the new
+    file, with the same timestamps and the next seqnum, and journalctl shows both
+    (systemd#29016, systemd#18005).  Such a copy has the cursor of the entry before it but for
+    the seqnum (i=): the boot, both receive timestamps and the hash of the fields.  A line the
+    monitor sent twice would be received twice, at two different times, and still count.
+    Each skipped copy's cursor is appended to @copies."""
+    p = subprocess.Popen(["journalctl", "-o", "export", "--no-pager", "CONTAINER_ID_FULL=" + cid],
+                         stdout=subprocess.PIPE)
+    prev = None
+    for e in streams.iter_journal_export(p.stdout):
+        key = [f for f in e["__CURSOR"].split(b";") if not f.startswith((b"s=", b"i="))]
+        if key == prev:
+            copies.append(e["__CURSOR"].decode())
+            continue
+        prev = key
+        yield e
+    assert p.wait(120) == 0
 
 
 def _explain_mismatch(cid, seed, out_bytes, err_bytes):
@@ -193,22 +218,20 @@ def _explain_mismatch(cid, seed, out_bytes, err_bytes):
         offset = {"stdout": 0, "stderr": 0}
         prev = {}
         found = []
-        p = subprocess.Popen(["journalctl", "-o", "export", "--no-pager", "CONTAINER_ID_FULL=" + cid],
-                             stdout=subprocess.PIPE)
-        for i, e in enumerate(streams.iter_journal_export(p.stdout)):
-            s = {b"6": "stdout", b"3": "stderr"}[e["PRIORITY"]]
+        for i, e in enumerate(_container_entries(cid, [])):
+            s = _stream_of(e)
             msg, f = e["MESSAGE"], files[s]
             f.seek(offset[s])
             if f.read(len(msg)) != msg and s not in [x[0] for x in found]:
                 f.seek(max(0, offset[s] - len(msg)))
                 dup = prev.get(s) is not None and prev[s]["MESSAGE"] == msg
                 found.append((s, "entry %d at %s offset %d, %d bytes, partial=%s, equal to the previous "
-                              "%s entry: %s; this one %s; previous %s" % (
+                              "%s entry: %s (then the cause may lie earlier, in the run of equal "
+                              "entries); this one %s; previous %s" % (
                                   i, s, offset[s], len(msg), e.get("CONTAINER_PARTIAL_MESSAGE", b"-").decode(), s,
                                   dup, _entry_id(e), _entry_id(prev.get(s)))))
             offset[s] += len(msg)
             prev[s] = e
-        p.wait(120)
         return "; ".join(x[1] for x in found) or "no entry differs (lengths %s)" % offset
     finally:
         for f in files.values():
