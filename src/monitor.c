@@ -22,6 +22,7 @@
 #define RUNTIME_MESSAGE_MAX 8191
 /* How long a timed-out container may take to die once killed before the timeout is reported. */
 #define KILL_GRACE_SECONDS 10
+#define ABORT_GRACE_SECONDS 5
 
 int monitor_wait_status_to_exit(int wstatus)
 {
@@ -268,12 +269,41 @@ static void forward_signal(Monitor *m, int signo)
                 log_warning("forwarding signal %d to %d: %s", signo, target, g_strerror(errno));
 }
 
+static gboolean on_abort_grace_over(gpointer data)
+{
+        Monitor *m = data;
+
+        m->abort_source = 0;
+        if (m->container_pid > 0 && !m->container_exited) {
+                log_warning("container %d outlived SIGABRT by %d seconds; killing it", m->container_pid,
+                            ABORT_GRACE_SECONDS);
+                kill(m->container_pid, SIGKILL);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+/*
+ * systemd's watchdog aborts a unit's main process, which is the monitor, but what stopped
+ * pinging is the container.  It gets the signal, to dump its state as it would outside a
+ * container, and SIGKILL if it is still there ABORT_GRACE_SECONDS later: a pid 1 with no
+ * handler ignores SIGABRT.  Its exit is then recorded like any other, so that the engine can
+ * clean up; a monitor killed by the signal would leave a container nobody can remove.
+ */
+static void abort_container(Monitor *m)
+{
+        forward_signal(m, SIGABRT);
+        if (m->container_pid > 0 && !m->container_exited && !m->abort_source)
+                m->abort_source = g_timeout_add_seconds(ABORT_GRACE_SECONDS, on_abort_grace_over, m);
+}
+
 static void on_signal(const struct signalfd_siginfo *info, gpointer data)
 {
         Monitor *m = data;
 
         if (info->ssi_signo == SIGCHLD)
                 reap_children(m);
+        else if (info->ssi_signo == SIGABRT)
+                abort_container(m);
         else
                 forward_signal(m, info->ssi_signo);
 }
@@ -792,6 +822,7 @@ void monitor_deinit(Monitor *m)
         if (m->timeout_source)
                 g_source_remove(m->timeout_source);
         m->timeout_source = 0;
+        g_clear_handle_id(&m->abort_source, g_source_remove);
         g_clear_pointer(&m->attach, attach_server_free);
         ctl_fifos_close(&m->ctl);
         console_socket_close(&m->console);

@@ -76,6 +76,7 @@ typedef struct {
 
         guint timeout_source;
         gboolean timed_out;
+        guint abort_source;     /* SIGKILL for a container that outlives a forwarded SIGABRT */
         int exit_status;
 
         /* the control socket (monitor_control.c); times are CLOCK_REALTIME, 0 until then */

@@ -16,6 +16,7 @@ void signals_monitor_set(sigset_t *set)
         sigaddset(set, SIGINT);
         sigaddset(set, SIGQUIT);
         sigaddset(set, SIGHUP);
+        sigaddset(set, SIGABRT);
 }
 
 static gboolean on_signalfd(int fd, GIOCondition cond, gpointer data)

@@ -21,7 +21,8 @@ typedef struct {
 
 #define SIGNAL_WATCH_NULL { .fd = -1 }
 
-/* The set the monitor handles: SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP. */
+/* The set the monitor handles: SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGABRT.  abort()
+ * unblocks SIGABRT before raising it, so a failed assertion still ends the monitor. */
 void signals_monitor_set(sigset_t *set);
 
 /**

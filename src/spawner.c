@@ -177,7 +177,7 @@ static G_GNUC_NORETURN void child_main(SpawnerChild *c, pid_t monitor)
         /* As for the monitor once notify.c has read it: neither the runtime (it would proxy
          * and block in start) nor the exit command is to notify the host. */
         unsetenv("NOTIFY_SOCKET");
-        /* The monitor forwards TERM, INT, ... to the container; here they would only cost the
+        /* The monitor forwards TERM, INT, ABRT ... to the container; here they would only cost the
          * exit command (systemd's stop signals the whole cgroup). */
         sigemptyset(&set);
         sigaddset(&set, SIGCHLD);
@@ -185,6 +185,7 @@ static G_GNUC_NORETURN void child_main(SpawnerChild *c, pid_t monitor)
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGHUP);
         sigaddset(&set, SIGQUIT);
+        sigaddset(&set, SIGABRT); /* the watchdog, to every process under KillMode=control-group */
         sigprocmask(SIG_BLOCK, &set, NULL);
         sigemptyset(&set);
         sigaddset(&set, SIGCHLD);

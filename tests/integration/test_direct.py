@@ -231,6 +231,33 @@ def test_sigterm_forwarded(container):
     c.wait_monitor_gone()
 
 
+@vigil_only
+def test_sigabrt_forwarded(container):
+    """systemd's watchdog sends SIGABRT to the unit's main process, the monitor: the container
+    gets it, and the monitor lives on to record the exit (conmon dies of it, exit file unwritten)."""
+    c = container(["sh", "-c", 'trap "exit 42" ABRT; echo ready; while :; do sleep 0.1; done'])
+    c.create()
+    c.start()
+    m.wait_for(lambda: b"ready" in c.read_log(), 10, what="container ready")
+    os.kill(c.monitor_pid, signal.SIGABRT)
+    assert c.wait_exit() == 42
+    c.wait_monitor_gone()
+
+
+@vigil_only
+def test_sigabrt_ignored_by_pid1_kills(container):
+    """A pid 1 without a handler ignores SIGABRT: SIGKILL follows after a grace period."""
+    c = container(["sh", "-c", 'echo ready; while :; do sleep 0.1; done'])
+    c.create()
+    c.start()
+    m.wait_for(lambda: b"ready" in c.read_log(), 10, what="container ready")
+    t0 = time.monotonic()
+    os.kill(c.monitor_pid, signal.SIGABRT)
+    assert c.wait_exit(timeout=30) == 137
+    assert time.monotonic() - t0 >= 4
+    c.wait_monitor_gone()
+
+
 # --- runtime failures ----------------------------------------------------------------------------
 
 def test_runc_failure_message(container):
