@@ -114,6 +114,19 @@ note "control socket $sock"
 as_user varlinkctl call "unix:$sock" io.vigil.Monitor.GetState '{}' > /tmp/rvl.state 2>&1
 tr -d ' \n' < /tmp/rvl.state | grep -q "\"id\":\"$id\"" && note "varlinkctl call GetState as the user" ||
 	fail "GetState as the user: $(head -c 300 /tmp/rvl.state)"
+# The registry: a short address under the user's runtime directory, by id and by name.
+reg=$rrun/vigil
+[ -S "$reg/$id.sock" ] && expect "registry entry owner/mode" "$(stat -c '%u %a' "$reg/$id.sock")" "$ruid 600" ||
+	fail "no registry entry $reg/$id.sock: $(ls -la "$reg" 2>&1 | head -n 5 | tr '\n' ' ')"
+[ "$(readlink -f "$reg/by-name/rnotify.sock" 2>/dev/null)" = "$(readlink -f "$reg/$id.sock" 2>/dev/null)" ] &&
+	note "by-name/rnotify.sock leads to the same socket" || fail "by-name/rnotify.sock: $(ls -la "$reg/by-name" 2>&1 | tr '\n' ' ')"
+as_user varlinkctl call "unix:$reg/by-name/rnotify.sock" io.vigil.Monitor.GetState '{}' > /tmp/rvl.state 2>&1
+tr -d ' \n' < /tmp/rvl.state | grep -q "\"id\":\"$id\"" && note "varlinkctl call through the registry name" ||
+	fail "GetState through $reg/by-name/rnotify.sock: $(head -c 300 /tmp/rvl.state)"
+as_user vigilctl state rnotify > /tmp/rvl.vstate 2>&1 && note "vigilctl state rnotify as the user: $(head -n 1 /tmp/rvl.vstate)" ||
+	fail "vigilctl state rnotify as the user: $(head -c 300 /tmp/rvl.vstate)"
+as_user vigilctl ps > /tmp/rvl.ps 2>&1 && grep -q rnotify /tmp/rvl.ps && note "vigilctl ps as the user lists rnotify" ||
+	fail "vigilctl ps as the user: $(head -c 300 /tmp/rvl.ps)"
 t0=$(now_ms)
 uctl stop rnotify.service
 note "stop_ms=$(( $(now_ms) - t0 ))"

@@ -69,6 +69,7 @@ rm -rf "$run"
 mkdir -p "$run/share" "$run/tmp"
 share=$run/share
 install -m 755 "$build/vigil" "$share/vigil"
+install -m 755 "$build/vigilctl" "$share/vigilctl"
 install -m 644 "$src/units/vigil@.service" "$share/vigil@.service"
 install -m 755 "$here/guest-test.sh" "$share/guest-test.sh"
 install -m 644 "$here/guest-podman.sh" "$share/guest-podman.sh"
