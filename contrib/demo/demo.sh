@@ -51,6 +51,8 @@ cleanup() {
 	fi
 	[ -n "$link" ] && rm -f "$link"
 	rm -rf "$store"
+	# The monitors registered in the default registry: leave no empty one behind.
+	rmdir /run/vigil/by-name /run/vigil 2>/dev/null || true
 }
 trap cleanup EXIT
 cleanup

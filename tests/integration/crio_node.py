@@ -158,6 +158,11 @@ class CrioNode:
         for k, v in (("@STATE@", self.state), ("@MONITOR@", monitor), ("@RUNTIME@", runtime),
                      ("@PINNS@", os.path.join(self.bin, "pinns"))):
             text = text.replace(k, v)
+        if m.REGISTRY_DIR:
+            # The suite's registry, not /run/vigil (monitor_env replaces CRI-O's default PATH).
+            text = text.replace('monitor_cgroup = "pod"\n', 'monitor_cgroup = "pod"\nmonitor_env = ['
+                                '"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", '
+                                f'"VIGIL_REGISTRY_DIR={m.REGISTRY_DIR}"]\n')
         self._write("crio.conf", text)
 
     def _init_command(self, line):

@@ -5,6 +5,7 @@ Debian's conmon 2.1.6 through the same tests as the baseline.
 One CRI-O per monitor for the whole module (a restart test restarts it): the pods and
 containers each test makes are removed by the node's teardown at the latest.
 """
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 import crio_node as cn
 import cri_client
 import monitor as m
-from conftest import IS_VIGIL, MONITOR, SCRATCH
+from conftest import BUILD_DIR, IS_VIGIL, MONITOR, SCRATCH
 
 pytestmark = pytest.mark.crio
 
@@ -110,6 +111,21 @@ def test_run_pod_and_container(node, pod):
     assert f"/{cn.cgroup_parent(node.state)}/pod-" in cgroup_of(pids[0])
     ps = node.crictl("ps", "-q", "--pod", pod.id, check=True).out.split()
     assert ps == [c.id]
+
+
+def test_vigilctl_finds_crio_containers(node, pod):
+    """An operator on the node finds CRI-O's containers with vigilctl, by id prefix: the
+    monitors register like podman's (here in the suite's registry, through monitor_env)."""
+    if not node.is_vigil:
+        pytest.skip("vigil's registry")
+    c = pod.create("c", ["/bin/sh", "-c", TERMINABLE])
+    vigilctl = os.path.join(BUILD_DIR, "vigilctl")
+    r = subprocess.run([vigilctl, "ps", "--json"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert c.id in [row["id"] for row in json.loads(r.stdout)]
+    r = subprocess.run([vigilctl, "--json", "state", c.id[:12]], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "running"
 
 
 def test_logs_and_follow(node, pod):
