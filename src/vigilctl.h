@@ -71,8 +71,12 @@ typedef struct {
         char *path;                     /* <dir>/<id>.sock */
 } LiveEntry;
 
-/* The registry's live entries, sorted by id; stale ones are removed on the way. */
-GPtrArray *target_list(const Ctl *ctl);
+typedef void (*TargetVisitFunc)(const LiveEntry *e, Conn *conn, gpointer data);
+
+/* Calls @visit for each live registry entry whose id starts with @prefix ("" for all), with a
+ * connection to it that is closed afterwards: one monitor at a time, in no particular order.
+ * Stale entries are removed on the way. */
+void target_visit(const Ctl *ctl, const char *prefix, TargetVisitFunc visit, gpointer data);
 
 /* ps and top (vigilctl_ps.c). */
 int cmd_ps(const Ctl *ctl);

@@ -68,21 +68,12 @@ static const char *member_str(JsonObject *o, const char *key)
                                                                                                : NULL;
 }
 
-static Row *sample(const LiveEntry *e)
+static Row *sample(const LiveEntry *e, Conn *conn)
 {
-        Conn conn = CONN_NULL;
         Row *r;
-        g_autoptr(JsonObject) state = NULL;
-        g_autoptr(JsonObject) stats = NULL;
+        g_autoptr(JsonObject) state = call(conn, IFACE "GetState", NULL);
+        g_autoptr(JsonObject) stats = state ? call(conn, IFACE "GetStats", NULL) : NULL;
 
-        /* It may have exited since it was listed: then it is simply not shown. */
-        if (conn_open(&conn, e->path) < 0)
-                return NULL;
-        state = call(&conn, IFACE "GetState", NULL);
-        stats = state ? call(&conn, IFACE "GetStats", NULL) : NULL;
-        conn_close(&conn);
-        if (!stats)
-                return NULL;
         /* Whatever listens there may answer without them: that row is left out. */
         if (!member_object(state, "state") || !member_object(stats, "stats"))
                 return NULL;
@@ -95,16 +86,27 @@ static Row *sample(const LiveEntry *e)
         return r;
 }
 
+static void add_sample(const LiveEntry *e, Conn *conn, gpointer data)
+{
+        Row *r = sample(e, conn);
+
+        if (r)
+                g_ptr_array_add(data, r);
+}
+
+static gint cmp_row(gconstpointer a, gconstpointer b)
+{
+        return strcmp((*(Row *const *) a)->id, (*(Row *const *) b)->id);
+}
+
+/* Each monitor is asked while its listing connection is open: one connection each, and one
+ * fd at a time however many containers the host runs. */
 static GPtrArray *sample_all(const Ctl *ctl)
 {
-        g_autoptr(GPtrArray) entries = target_list(ctl);
         GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify) row_free);
 
-        for (guint i = 0; i < entries->len; i++) {
-                Row *r = sample(entries->pdata[i]);
-                if (r)
-                        g_ptr_array_add(rows, r);
-        }
+        target_visit(ctl, "", add_sample, rows);
+        g_ptr_array_sort(rows, cmp_row);
         return rows;
 }
 

@@ -53,10 +53,8 @@ static void live_entry_free(LiveEntry *e)
         g_free(e);
 }
 
-/* Live entries whose id starts with @prefix ("" for all). */
-static GPtrArray *list_matching(const Ctl *ctl, const char *prefix)
+void target_visit(const Ctl *ctl, const char *prefix, TargetVisitFunc visit, gpointer data)
 {
-        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) live_entry_free);
         g_autoptr(GDir) d = ctl->registry_dir ? g_dir_open(ctl->registry_dir, 0, NULL) : NULL;
         const char *name;
 
@@ -64,25 +62,33 @@ static GPtrArray *list_matching(const Ctl *ctl, const char *prefix)
                 g_autofree char *key = registry_parse_entry(name);
                 g_autofree char *path = NULL;
                 Conn conn = CONN_NULL;
-                LiveEntry *e;
                 if (!key || !g_str_has_prefix(key, prefix))
                         continue;
                 if (open_entry(ctl, NULL, name, &conn) < 0)
                         continue;
                 path = g_build_filename(ctl->registry_dir, name, NULL);
+                visit(&(LiveEntry) { .key = key, .path = path }, &conn, data);
                 conn_close(&conn);
-                e = g_new0(LiveEntry, 1);
-                e->key = g_steal_pointer(&key);
-                e->path = g_steal_pointer(&path);
-                g_ptr_array_add(out, e);
         }
-        g_ptr_array_sort(out, cmp_entry);
-        return out;
 }
 
-GPtrArray *target_list(const Ctl *ctl)
+static void collect_entry(const LiveEntry *e, Conn *conn, gpointer data)
 {
-        return list_matching(ctl, "");
+        LiveEntry *copy = g_new0(LiveEntry, 1);
+
+        copy->key = g_strdup(e->key);
+        copy->path = g_strdup(e->path);
+        g_ptr_array_add(data, copy);
+}
+
+/* Live entries whose id starts with @prefix ("" for all), sorted. */
+static GPtrArray *list_matching(const Ctl *ctl, const char *prefix)
+{
+        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify) live_entry_free);
+
+        target_visit(ctl, prefix, collect_entry, out);
+        g_ptr_array_sort(out, cmp_entry);
+        return out;
 }
 
 static int open_path(const char *arg, Conn *conn)
