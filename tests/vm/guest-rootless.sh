@@ -116,8 +116,9 @@ tr -d ' \n' < /tmp/rvl.state | grep -q "\"id\":\"$id\"" && note "varlinkctl call
 	fail "GetState as the user: $(head -c 300 /tmp/rvl.state)"
 # The registry: a short address under the user's runtime directory, by id and by name.
 reg=$rrun/vigil
-[ -S "$reg/$id.sock" ] && expect "registry entry owner/mode" "$(stat -c '%u %a' "$reg/$id.sock")" "$ruid 600" ||
-	fail "no registry entry $reg/$id.sock: $(ls -la "$reg" 2>&1 | head -n 5 | tr '\n' ' ')"
+expect "registry owner/mode" "$(stat -c '%u %a' "$reg" 2>&1)" "$ruid 700"
+[ "$(readlink -f "$reg/$id.sock" 2>/dev/null)" = "$(readlink -f "$sock")" ] && note "$reg/$id.sock leads to the control socket" ||
+	fail "registry entry $reg/$id.sock: $(ls -la "$reg" 2>&1 | head -n 5 | tr '\n' ' ')"
 [ "$(readlink -f "$reg/by-name/rnotify.sock" 2>/dev/null)" = "$(readlink -f "$reg/$id.sock" 2>/dev/null)" ] &&
 	note "by-name/rnotify.sock leads to the same socket" || fail "by-name/rnotify.sock: $(ls -la "$reg/by-name" 2>&1 | tr '\n' ' ')"
 as_user varlinkctl call "unix:$reg/by-name/rnotify.sock" io.vigil.Monitor.GetState '{}' > /tmp/rvl.state 2>&1

@@ -37,8 +37,17 @@ container_said() { journalctl -b SYSLOG_IDENTIFIER=vigil -o cat --no-pager | gre
 check=""; ok=1; detail=""; current_unit=""
 # $share/checks (from VIGIL_VM_CHECKS on the host) may name the checks to run, e.g. "1 5a 9".
 only=$(cat "$share/checks" 2>/dev/null || true)
+# Where podman is (Debian 13), the vigil@ checks that only repeat the Debian 12 guest's are
+# left out, to keep both guests within the VM stage's time: the same unit and vigil, and
+# nothing in them that changed in systemd between 252 and 257.  Named in VIGIL_VM_CHECKS,
+# they run here too.
+repeats="2 3 5b 5c 5d 6 6b 7"
+command -v podman >/dev/null 2>&1 || repeats=""
 want() {
-	[ -z "$only" ] && return 0
+	if [ -z "$only" ]; then
+		for w in $repeats; do case "$1" in "$w"-*) skip "$1" "the Debian 12 guest runs it"; return 1 ;; esac; done
+		return 0
+	fi
 	for w in $only; do case "$1" in "$w"-*|"$w") return 0 ;; esac; done
 	return 1
 }
