@@ -200,12 +200,56 @@ static int cmd_simple(const Ctl *ctl, Conn *conn, const char *method, JsonObject
         return 0;
 }
 
+static int not_ready_exited(const char *target, gint64 exit_code, gboolean was_ready)
+{
+        fail("%s exited (exit code %" G_GINT64_FORMAT ") %s", target, exit_code,
+             was_ready ? "after it had been ready: it is not ready now" : "before it was ready");
+        return CTL_EXIT_NOT_READY;
+}
+
+static int not_ready_no_notify(const char *target)
+{
+        fail("%s cannot report readiness: it has no sd-notify socket (see vigilctl(1), READINESS)", target);
+        return CTL_EXIT_NOT_READY;
+}
+
+/* --timeout 0: ready now or not, from the state; WaitReady would hold an undecided call. */
+static int ready_now(const Ctl *ctl, Conn *conn, const char *target)
+{
+        g_autoptr(JsonObject) reply = call(conn, IFACE "GetState", NULL);
+        JsonObject *state = member_object(reply, "state");
+        JsonObject *notify = member_object(state, "notify");
+        gboolean ready;
+
+        if (!state) {
+                if (reply)
+                        fail("%s answered GetState without a state", target);
+                return CTL_EXIT_ERROR;
+        }
+        ready = notify && json_object_get_boolean_member_with_default(notify, "ready", FALSE);
+        if (json_object_has_member(state, "exit_code"))
+                return not_ready_exited(target, json_object_get_int_member(state, "exit_code"), ready);
+        if (!notify)
+                return not_ready_no_notify(target);
+        if (!ready) {
+                fail("%s is not ready yet (--timeout 0: not waiting)", target);
+                return CTL_EXIT_TIMEOUT;
+        }
+        if (!ctl->json)
+                printf("ready\n");
+        else
+                print_object_json(state);
+        return 0;
+}
+
 static int cmd_wait_ready(const Ctl *ctl, Conn *conn, const char *target)
 {
         g_autoptr(JsonObject) reply = NULL;
         const char *error;
         JsonObject *params;
 
+        if (ctl->timeout_ms == 0)
+                return ready_now(ctl, conn, target);
         if (ctl->timeout_ms >= 0)
                 conn->deadline = g_get_monotonic_time() + ctl->timeout_ms * 1000;
         reply = call_raw(conn, IFACE "WaitReady", NULL);
@@ -217,18 +261,12 @@ static int cmd_wait_ready(const Ctl *ctl, Conn *conn, const char *target)
                 return CTL_EXIT_ERROR;
         error = json_object_get_string_member_with_default(reply, "error", NULL);
         params = reply_params(reply);
-        if (error && g_str_equal(error, IFACE "Exited")) {
-                gboolean was_ready = params && json_object_get_boolean_member_with_default(params, "was_ready", FALSE);
-
-                fail("%s exited (exit code %" G_GINT64_FORMAT ") %s", target,
-                     params ? json_object_get_int_member_with_default(params, "exit_code", -1) : -1,
-                     was_ready ? "after it had been ready: it is not ready now" : "before it was ready");
-                return CTL_EXIT_NOT_READY;
-        }
-        if (error && g_str_equal(error, IFACE "NoNotify")) {
-                fail("%s cannot report readiness: it has no sd-notify socket (see vigilctl(1), READINESS)", target);
-                return CTL_EXIT_NOT_READY;
-        }
+        if (error && g_str_equal(error, IFACE "Exited"))
+                return not_ready_exited(
+                        target, params ? json_object_get_int_member_with_default(params, "exit_code", -1) : -1,
+                        params && json_object_get_boolean_member_with_default(params, "was_ready", FALSE));
+        if (error && g_str_equal(error, IFACE "NoNotify"))
+                return not_ready_no_notify(target);
         if (report_error(reply))
                 return CTL_EXIT_ERROR;
         if (ctl->json && params)

@@ -55,6 +55,8 @@ gboolean report_error(JsonObject *reply);
 JsonObject *reply_params(JsonObject *reply);
 /* One call, one reply: its parameters, or NULL (error printed); takes @params. */
 JsonObject *call(Conn *conn, const char *method, JsonObject *params);
+/* @o's member @key if it is an object (@o may be NULL), else NULL. */
+JsonObject *member_object(JsonObject *o, const char *key);
 /* The reply's "error", or NULL; for callers that map errors to their own messages. */
 JsonObject *call_raw(Conn *conn, const char *method, JsonObject *params);
 

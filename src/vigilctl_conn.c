@@ -219,3 +219,10 @@ JsonObject *call(Conn *conn, const char *method, JsonObject *params)
         out = reply_params(reply);
         return out ? json_object_ref(out) : json_object_new();
 }
+
+JsonObject *member_object(JsonObject *o, const char *key)
+{
+        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+
+        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}

@@ -45,13 +45,6 @@ static gint64 monitor_memory(gint64 pid)
         return -1;
 }
 
-static JsonObject *member_object(JsonObject *o, const char *key)
-{
-        JsonNode *n = o ? json_object_get_member(o, key) : NULL;
-
-        return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-}
-
 static gint64 member_int(JsonObject *o, const char *key, gint64 fallback)
 {
         JsonNode *n = o ? json_object_get_member(o, key) : NULL;

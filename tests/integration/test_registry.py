@@ -256,9 +256,10 @@ def test_exec_sessions_register_only_when_asked(container, asked):
 
 def test_wait_ready_without_notify_says_why(container):
     c = running(container)
-    r = vigilctl("wait", "--ready", c.name, "--timeout", "5s")
-    assert r.returncode == 5
-    assert "cannot report readiness" in r.stderr
+    for timeout in ("5s", "0"):
+        r = vigilctl("wait", "--ready", c.name, "--timeout", timeout)
+        assert r.returncode == 5
+        assert "cannot report readiness" in r.stderr
 
 
 def test_default_registry_location(container):
@@ -292,12 +293,17 @@ def test_default_registry_location(container):
 def test_wait_ready_healthy_mode_without_a_host(container):
     """Healthy mode: ready means the first passing health check, and the monitor decides
     that itself, so it needs no sd-notify socket anywhere (no host, nothing in the bundle)."""
-    c = container(["sh", "-c", "sleep 1; touch /tmp/ok; sleep 60"])
+    c = container(["sh", "-c", "sleep 3; touch /tmp/ok; sleep 60"])
     c.create(extra_env={"VIGIL_SDNOTIFY_MODE": "healthy", "VIGIL_HEALTH_CMD": "test -e /tmp/ok",
                         "VIGIL_HEALTH_INTERVAL": "200ms"})
     c.start()
+    # --timeout 0 asks without waiting: not yet (6), and after the wait, ready (0).
+    r = vigilctl("wait", "--ready", c.name, "--timeout", "0")
+    assert r.returncode == 6 and "not ready yet" in r.stderr, r.stderr
     r = vigilctl("wait", "--ready", c.name, "--timeout", "30s")
     assert r.returncode == 0, r.stderr
+    r = vigilctl("wait", "--ready", c.name, "--timeout", "0")
+    assert (r.returncode, r.stdout) == (0, "ready\n"), r.stderr
     st = json.loads(vigilctl("--json", "state", c.name).stdout)
     assert st["health"]["status"] == "healthy" and st["notify"]["ready"] is True
     assert os.path.exists(os.path.join(c.bundle, "rootfs", "tmp", "ok"))
