@@ -148,6 +148,15 @@ EOF
 mkdir -p /var/lib/vigil
 out "INFO vigil: $(/usr/local/bin/vigil --version | head -n1)"
 
+# Keep the guest kernel from rewriting its own code for every container.  A static branch
+# flips when the first cgroup with a cpuset (or a device filter) appears or the last one goes,
+# and the kernel patches each of its sites with an int3 first; under TCG with two vCPUs the
+# other vCPU can still run that int3 afterwards ("Oops: int3" in get_page_from_freelist, the
+# cpusets_enabled() branch, right after a container's cgroup went: a panic mid-run).  This
+# unit holds one of each for the whole run, so those branches stay on.
+systemd-run --quiet --unit=vigil-vm-keys -p AllowedCPUs=0-1 -p DevicePolicy=closed sleep infinity ||
+	out "INFO could not start vigil-vm-keys.service: the kernel will patch itself per container"
+
 # --- the containers ----------------------------------------------------------------------------
 # Every container is busybox sh running /test.sh as PID 1: PID 1 ignores SIGTERM unless it
 # traps it, so the scripts that must stop on SIGTERM trap it.
