@@ -228,7 +228,7 @@ static int ready_now(const Ctl *ctl, Conn *conn, const char *target)
         }
         ready = notify && json_object_get_boolean_member_with_default(notify, "ready", FALSE);
         if (json_object_has_member(state, "exit_code"))
-                return not_ready_exited(target, json_object_get_int_member(state, "exit_code"), ready);
+                return not_ready_exited(target, json_object_get_int_member_with_default(state, "exit_code", -1), ready);
         if (!notify)
                 return not_ready_no_notify(target);
         if (!ready) {
