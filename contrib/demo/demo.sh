@@ -53,7 +53,11 @@ cleanup() {
 	rm -rf "$store"
 	# The monitors registered in the default registry: leave no empty one behind.
 	rmdir /run/vigil/by-name /run/vigil 2>/dev/null || true
+	# podman's parent cgroups, if this run made them.
+	[ -n "$had_libpod" ] || find /sys/fs/cgroup -depth -type d -path '*/libpod_parent*' \
+		-exec rmdir {} + 2>/dev/null || true
 }
+had_libpod=$(find /sys/fs/cgroup -maxdepth 2 -type d -name libpod_parent 2>/dev/null)
 trap cleanup EXIT
 cleanup
 

@@ -10,6 +10,7 @@ Environment:
                        override the detection (`--version` has a line starting with
                        "vigil"), e.g. to see which vigil-only expectations conmon fails
 """
+import glob
 import hashlib
 import os
 import shutil
@@ -129,6 +130,27 @@ def registry_dir():
     if _REGISTRY_REAL and os.path.islink(_REGISTRY_TOP):
         os.unlink(_REGISTRY_TOP)
     shutil.rmtree(_REGISTRY_REAL or _REGISTRY_TOP, ignore_errors=True)
+
+
+def _podman_cgroups():
+    """podman's parent cgroups (cgroupfs manager): /libpod_parent in every hierarchy."""
+    return glob.glob("/sys/fs/cgroup/libpod_parent") + glob.glob("/sys/fs/cgroup/*/libpod_parent")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def podman_cgroups():
+    """podman makes /libpod_parent (and libpod_parent/conmon) on first use and never removes
+    them: the suite removes what it made, empty, at the end.  A host that had them keeps them."""
+    had = _podman_cgroups()
+    yield
+    if had:
+        return
+    for top in _podman_cgroups():
+        for d, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(d)
+            except OSError as e:
+                print(f"conftest: cannot remove {d}: {e}")
 
 
 @pytest.fixture
