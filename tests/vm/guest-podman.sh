@@ -95,13 +95,15 @@ EOF
 /usr/libexec/podman/quadlet -dryrun >/tmp/quadlet.out 2>&1 || out "INFO quadlet -dryrun: $(tail -n 5 /tmp/quadlet.out)"
 systemctl daemon-reload
 
-# start_probe UNIT: start UNIT; start_ms is how long systemctl start blocked, probe what
-# systemd showed once the first StatusText arrived (before READY).
+# start_probe UNIT [CTL]: start UNIT with CTL (systemctl, or guest-rootless.sh's uctl for the
+# user's manager); start_ms is how long the start blocked, probe what systemd showed once the
+# first StatusText arrived (before READY).
 start_probe() {
+	sp_ctl=${2:-systemctl}
 	rm -f /run/probe
-	probe_status "$1" 120 systemctl > /run/probe &
+	probe_status "$1" 120 "$sp_ctl" > /run/probe &
 	t0=$(now_ms)
-	systemctl start "$1" && note "start ok" || fail "systemctl start $1 failed"
+	"$sp_ctl" start "$1" && note "start ok" || fail "$sp_ctl start $1 failed"
 	start_ms=$(( $(now_ms) - t0 ))
 	wait
 	probe=$(cat /run/probe 2>/dev/null)

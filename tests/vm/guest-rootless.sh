@@ -69,16 +69,6 @@ exec tail /dev/zero
 EOF
 uctl daemon-reload || out "INFO rootless: systemctl --user daemon-reload failed"
 
-# rstart UNIT: start the user unit; start_ms as in start_probe.
-rstart() {
-	rm -f /run/probe
-	probe_status "$1" 120 uctl > /run/probe &
-	t0=$(now_ms)
-	uctl start "$1" && note "start ok" || fail "systemctl --user start $1 failed"
-	start_ms=$(( $(now_ms) - t0 ))
-	wait
-	probe=$(cat /run/probe 2>/dev/null)
-}
 # rmain_is_vigil UNIT: the unit's main process is vigil, running as the user.
 rmain_is_vigil() {
 	mainpid=$(urprop "$1" MainPID)
@@ -95,7 +85,7 @@ rend() {
 # --- 30. quadlet user unit, Notify=true ----------------------------------------------------------
 if want 30-rootless-quadlet-notify; then
 begin 30-rootless-quadlet-notify none
-rstart rnotify.service
+start_probe rnotify.service uctl
 expect_ge start_ms "$start_ms" 5000
 expect "before READY" "$probe" "activating/start/starting"
 expect ActiveState "$(urprop rnotify.service ActiveState)" active
@@ -146,7 +136,7 @@ as_user podman import -q --change 'CMD ["sh", "/web.sh"]' "$rbase/web.tar" docke
 	fail "podman import as nginx:stable failed"
 install -o "$ruser" -m 644 "$share/podman-vigil-example.service" "$rhome/.config/systemd/user/podman-vigil-example.service"
 uctl daemon-reload
-rstart podman-vigil-example.service
+start_probe podman-vigil-example.service uctl
 expect_ge start_ms "$start_ms" 2000
 expect "before READY" "$probe" "activating/start/starting"
 expect "after start" "$(urprop podman-vigil-example.service ActiveState)/$(urprop podman-vigil-example.service StatusText)" active/serving
